@@ -63,9 +63,10 @@ class Attribute:
     type: int  # without the AF bit
     value: Union[int, bytes]
     def __init__(self, type: int, value: Union[int, bytes]) -> None:
-        """An int value up to 0xffff is encoded TV; a larger int is encoded as
-        TLV with the shortest big-endian bytes (at least 4, as LIFE_DURATION
-        is usually sent); bytes are always TLV."""
+        """An int value up to 0xffff is encoded TV; a larger int (up to
+        2**64-1) is stored as TLV bytes (the shortest big-endian form, at least
+        4 bytes), so ``value`` then reads back as bytes; bytes are always TLV.
+        ``type`` above 0x7fff is a ValueError."""
     @property
     def is_tv(self) -> bool: ...
     def as_int(self) -> int:
@@ -85,7 +86,8 @@ class Proposal:
     transforms: list[Transform]
     def __init__(self, number: int, protocol_id: int, spi: bytes, transforms: Sequence[Transform]) -> None: ...
 
-# Every payload class has:
+# Every payload class derives from an unexported base and has (plus __repr__,
+# and __eq__ by encoded bytes, so payloads are unhashable):
 #   payload_type: int   (read-only; NatD/NatOA: 20/21 or draft 130/131, set in the constructor)
 #   raw: bytes          (read-only; as received: generic header + body. For
 #                        objects built in Python: empty until encode_payloads
@@ -189,8 +191,14 @@ def parse_payloads(first: int, data: bytes, allow_trailing: bool = False) -> lis
     NOTIFY whose SPI size runs past its end, is PAYLOAD_MALFORMED.
     Types 15-19 and > 21 other than 130/131 become ``Unknown`` (the exchange
     layer decides whether that is INVALID_PAYLOAD_TYPE).
-    Bytes after the last payload (next payload = 0) are an error unless
-    ``allow_trailing`` (decrypted messages carry padding).
+    Bytes after the last payload (next payload = 0) are an error
+    (UNEQUAL_PAYLOAD_LENGTHS) unless ``allow_trailing`` (decrypted messages
+    carry padding). A Proposal or Transform payload (2, 3) in the top-level
+    chain is INVALID_PAYLOAD_TYPE. A DELETE with SPI size 0 and a non-zero
+    count is PAYLOAD_MALFORMED. For the IPsec DOI ``situation`` includes any
+    labeled-domain fields; for other DOIs it is the whole rest of the SA
+    body and ``proposals`` is empty. Error offsets count from the start of
+    ``data``; bytes arguments may be bytes, bytearray or memoryview.
     """
 
 def parse_message(data: bytes) -> tuple[Header, list[Payload]]:
@@ -202,9 +210,10 @@ def encode_payloads(payloads: Sequence[Payload], next_after: int = 0) -> bytes:
 
 def encode_message(header: Header, payloads: Union[Sequence[Payload], bytes]) -> bytes:
     """Header + payload chain (or pre-encoded body bytes, e.g. ciphertext),
-    with ``length`` computed. When given payloads, ``header.next_payload`` is
-    set to the first one's type; when given bytes, the header's own
-    next_payload is used."""
+    with ``length`` computed. The header object is updated: ``length`` always,
+    and with payloads ``next_payload`` (the first one's type, 0 for none);
+    with bytes the header's own next_payload is used. Values that do not fit
+    raise ValueError."""
 
 # --------------------------------------------------------------- crypto ----
 
@@ -229,11 +238,12 @@ class DhKey:
     def __init__(self, group: int, random: bytes, exp_bits: int | None = None) -> None:
         """``random`` supplies the private value (at least
         random_bytes_needed(group, exp_bits) bytes; taking it from the caller
-        keeps ``-r seed`` deterministic). MODP: the exponent is the first
-        exp_bits bits of ``random`` (None = group default, 0 = full length of
-        the prime minus one), forced into [2, p-2]. ECP: a scalar in [1, n-1]
-        derived from ``random`` by reduction of a value 64 bits longer than n.
-        Raises CryptoError for an unsupported group. Releases the GIL."""
+        keeps ``-r seed`` deterministic). MODP: b = exp_bits (None = group
+        default, 0 = bits(p)-1; allowed 160..bits(p)-1); the exponent is the
+        low b bits of the first ceil(b/8) bytes with bit b-1 set. ECP
+        (exp_bits ignored): (v mod (n-1)) + 1 for v from 40/56/74 bytes.
+        Raises CryptoError for an unsupported group or bad argument.
+        Releases the GIL."""
     def compute(self, peer_public: bytes) -> bytes:
         """The shared secret g^xy: MODP zero-padded to the prime's length;
         ECP the x coordinate (RFC 5903 section 7). Raises CryptoError with
@@ -277,14 +287,19 @@ class Phase1Keys:
 class IkeCipher:
     """CBC encryption of IKE message bodies with RFC 2409 IV handling.
 
+    ``IkeCipher(enc_alg, hash_alg, key, iv)`` builds one from a known key and
+    phase-1 IV (tests); ``Phase1Keys.cipher`` is the normal way.
+
     IVs are kept per message ID: message ID 0 is phase 1 (initial IV from
     the DH values, then the last ciphertext block of each message); the
     first use of any other message ID derives its IV as
     hash(last phase-1 IV | M-ID) truncated to the block size, then chains."""
 
     enc_alg: int
+    hash_alg: int
     block_size: int
     key_len: int
+    def __init__(self, enc_alg: int, hash_alg: int, key: bytes, iv: bytes) -> None: ...
     def encrypt(self, message_id: int, plaintext: bytes) -> bytes:
         """Pad (RFC 2409: zeros, then a last byte giving the number of pad
         bytes before it; at least one byte), encrypt with the IV of
@@ -297,9 +312,12 @@ class IkeCipher:
         message cannot desynchronise the exchange."""
     def commit(self, message_id: int) -> None:
         """Accept the message last decrypted under ``message_id``: its last
-        ciphertext block becomes that ID's IV."""
+        ciphertext block becomes that ID's IV. CryptoError if nothing was
+        decrypted under that ID. At most 16 uncommitted decryptions are kept
+        (oldest dropped); ``encrypt`` drops the one of its ID."""
     def forget(self, message_id: int) -> None:
-        """Drop the IV state of a finished phase-2/INFO exchange."""
+        """Drop the IV state of a finished phase-2/INFO exchange. For ID 0
+        only an uncommitted decryption is dropped; the phase-1 IV stays."""
     def iv(self, message_id: int) -> bytes:
         """The IV the next message under ``message_id`` would use."""
     def key(self) -> bytes:

@@ -156,6 +156,13 @@ class IsakmpdFormatter(logging.Formatter):
         return head + msg + self.suffix
 
 
+_syslog = False
+
+
+def uses_syslog() -> bool:
+    return _syslog
+
+
 def setup(to_stderr: bool, verbose: bool = False, suffix: str = "") -> None:
     """Send the package's log to stderr (``-d``) or syslog.
 
@@ -173,6 +180,8 @@ def setup(to_stderr: bool, verbose: bool = False, suffix: str = "") -> None:
             handler.setFormatter(logging.Formatter("isakmpd[%(process)d]: %(message)s"))
         except OSError:
             to_stderr = True
+    global _syslog
+    _syslog = not to_stderr
     if to_stderr:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(IsakmpdFormatter(suffix))

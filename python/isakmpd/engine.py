@@ -1,0 +1,637 @@
+"""The sans-I/O core of the daemon.
+
+The engine takes datagrams and the current time, and gives back datagrams to
+send, a deadline for its next timer, and events for the kernel. It owns the
+SA tables and the exchanges. It never reads a clock or touches a socket, the
+kernel or a file (the configuration object it reads is in memory), so two
+engines can be wired together in a test and driven with explicit times.
+
+    engine.receive_datagram(data, local, remote, now)
+    engine.connect(name, now)            # start a phase-2 connection
+    engine.handle_timer(now); engine.next_timer()
+    engine.datagrams_to_send()           # -> list[Datagram]
+    engine.next_event()                  # -> InstallSA | RemoveSA | ReleaseSPI | None
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+from . import _core, log
+from .conf import model
+from .conf.store import Conf
+from .constants import (ExchangeType, Flags, NATT_PORT, NotifyType, ProtocolId,
+                        name_of)
+from .errors import ConfigError, MessageError
+from .exchange import info
+from .exchange.base import Exchange, ExchangeFailed, InMessage
+from .exchange.main_mode import MainMode
+from .exchange.quick_mode import QuickMode
+from .log import Cls
+from .rand import Random
+from .sa import ZERO_COOKIE, Addr, IpsecSA, IsakmpSA, SATable, Selector
+from .timers import TimerQueue
+
+SpiAllocator = Callable[[int, str, str], int]
+RouteSource = Callable[[str], str]
+
+_log = log.logger(Cls.MISC)
+_xlog = log.logger(Cls.EXCHANGE)
+
+
+@dataclass
+class Datagram:
+    """A message to send from ``local`` to ``remote``. Sent from the NAT-T
+    port, it goes with the non-ESP marker (the daemon adds it)."""
+
+    data: bytes
+    local: Addr
+    remote: Addr
+
+
+@dataclass
+class InstallSA:
+    sa: IpsecSA
+
+
+@dataclass
+class RemoveSA:
+    sa: IpsecSA
+
+
+@dataclass
+class ReleaseSPI:
+    protocol_id: int
+    spi: bytes
+    src: str
+    dst: str
+
+
+Event = InstallSA | RemoveSA | ReleaseSPI
+
+
+def _contains(outer: Selector, inner: Selector) -> bool:
+    if outer.network.version != inner.network.version:
+        return False
+    if not inner.network.subnet_of(outer.network):  # type: ignore[arg-type]
+        return False
+    if outer.protocol and outer.protocol != inner.protocol:
+        return False
+    if outer.port and outer.port != inner.port:
+        return False
+    return True
+
+
+def _id_selector(spec: "model.IdSpec | None", default_host: str) -> Selector:
+    """The selector of a configured IPsec-ID (None: the IKE address)."""
+    if spec is None:
+        return Selector(ipaddress.ip_network(default_host))
+    from .constants import IdType
+
+    t = spec.id_type
+    addr = spec.address or default_host
+    if t in (IdType.IPV4_ADDR, IdType.IPV6_ADDR):
+        net = ipaddress.ip_network(addr)
+    elif t in (IdType.IPV4_ADDR_SUBNET, IdType.IPV6_ADDR_SUBNET):
+        net = ipaddress.ip_network(f"{addr}/{spec.mask_or_end}", strict=False)
+    elif t in (IdType.IPV4_ADDR_RANGE, IdType.IPV6_ADDR_RANGE):
+        nets = list(ipaddress.summarize_address_range(
+            ipaddress.ip_address(addr), ipaddress.ip_address(spec.mask_or_end)))
+        if len(nets) != 1:
+            # TODO(ranges that are not one prefix need several policies)
+            raise ConfigError(f"ID section {spec.section}: range is not one prefix")
+        net = nets[0]
+    else:
+        raise ConfigError(f"ID section {spec.section}: type "
+                          f"{name_of(IdType, t)} cannot describe a flow")
+    return Selector(net, spec.protocol, spec.port)
+
+
+class Engine:
+    def __init__(self, conf: Conf, rand: Random, spi_allocator: SpiAllocator,
+                 route_source: RouteSource, listen_port: int = 500,
+                 initiator_port: int | None = None, natt: bool = True,
+                 natt_port: int = NATT_PORT) -> None:
+        self.conf = conf
+        self.rand = rand
+        self.spi_allocator = spi_allocator
+        self.route_source = route_source
+        self.listen_port = listen_port
+        self.initiator_port = initiator_port
+        self.natt_enabled = natt
+        self.natt_port = natt_port
+        self.general = model.general(conf)
+        self.table = SATable()
+        self.timers = TimerQueue()
+        self._out: list[Datagram] = []
+        self._events: deque[Event] = deque()
+        #: active connections with a negotiation under way
+        self.connecting: set[str] = set()
+        self._check_timer = None
+        self.stats = {"received": 0, "dropped": 0, "sent": 0}
+        self.shutting_down = False
+
+    # ------------------------------------------------------------ I/O face
+    def datagrams_to_send(self) -> list[Datagram]:
+        out, self._out = self._out, []
+        self.stats["sent"] += len(out)
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def next_timer(self) -> float | None:
+        return self.timers.next_deadline()
+
+    def handle_timer(self, now: float) -> None:
+        self.timers.run_due(now)
+
+    def start(self, now: float) -> None:
+        """Boot: start the active connections, then check them periodically."""
+        self._check_connections(now)
+
+    def reconfigure(self, conf: Conf) -> None:
+        """Use a new configuration (SIGHUP, FIFO R); established SAs stay."""
+        self.conf = conf
+        self.general = model.general(conf)
+
+    # ------------------------------------------------------------ receiving
+    def receive_datagram(self, data: bytes, local: Addr, remote: Addr, now: float) -> None:
+        self.stats["received"] += 1
+        try:
+            hdr = _core.parse_header(data)
+        except MessageError as e:
+            self._drop(remote, f"bad header: {e}")
+            return
+        sa = self.table.find_isakmp(hdr.icookie, hdr.rcookie)
+        if sa is None:
+            self._unknown_sa(hdr, data, local, remote, now)
+            return
+        mid = hdr.message_id
+        ex: Exchange | None = sa.exchanges.get(mid)
+        if ex is not None and ex.last_received == data:
+            ex.resend_on_duplicate()
+            return
+        msg = self._decode(sa, hdr, data, local, remote, ex, now)
+        if msg is None:
+            return
+        self._dispatch(sa, ex, msg, now)
+
+    def _drop(self, remote: Addr, why: str, level: int = 10) -> None:
+        self.stats["dropped"] += 1
+        log.debug(Cls.MESSAGE, level, f"dropped message from {remote[0]}:{remote[1]}: {why}")
+
+    def _decode(self, sa: IsakmpSA, hdr: _core.Header, data: bytes, local: Addr,
+                remote: Addr, ex: Exchange | None, now: float) -> InMessage | None:
+        encrypted = bool(hdr.flags & Flags.ENC)
+        try:
+            if encrypted:
+                if sa.cipher is None:
+                    self._drop(remote, "encrypted message before keys exist")
+                    return None
+                plain = sa.cipher.decrypt(hdr.message_id, data[28:])
+                payloads = _core.parse_payloads(hdr.next_payload, plain,
+                                                allow_trailing=True)
+            else:
+                payloads = _core.parse_payloads(hdr.next_payload, data[28:])
+        except MessageError as e:
+            if encrypted and ex is not None and ex.mid == 0 and not ex.done:
+                # a phase-1 message that does not decrypt to payloads: the
+                # keys differ, which with pre-shared keys means the key does
+                ex.fail(now, f"message {ex.step + 1} does not decrypt "
+                        f"({e}; wrong pre-shared key?)", NotifyType.PAYLOAD_MALFORMED)
+                return None
+            if encrypted and ex is None and sa.cipher is not None:
+                sa.cipher.forget(hdr.message_id)
+            self._drop(remote, f"malformed: {e}", 5)
+            _log.warning("malformed message from %s dropped: %s", remote[0], e)
+            return None
+        return InMessage(hdr, payloads, data, local, remote, encrypted)
+
+    def _dispatch(self, sa: IsakmpSA, ex: Exchange | None, msg: InMessage,
+                  now: float) -> None:
+        hdr = msg.header
+        if hdr.exchange_type == ExchangeType.INFO:
+            info.handle(self, sa, msg, now)
+            return
+        if ex is not None:
+            ex.receive(msg, now)
+            return
+        if hdr.message_id == 0:
+            self._drop(msg.remote, "phase 1 message without an exchange")
+            return
+        if hdr.exchange_type == ExchangeType.QUICK_MODE:
+            if not sa.established:
+                self._drop(msg.remote, "Quick Mode before phase 1 completed")
+                return
+            if hdr.message_id in sa.message_ids:
+                self._drop(msg.remote, "Quick Mode with a used message ID")
+                return
+            qm = QuickMode(self, sa, hdr.message_id, False, now)
+            sa.exchanges[hdr.message_id] = qm
+            sa.message_ids.add(hdr.message_id)
+            qm.receive(msg, now)
+            return
+        _xlog.warning("exchange type %s from %s not supported",
+                      name_of(ExchangeType, hdr.exchange_type), msg.remote[0])
+        self.send_notify(sa, NotifyType.UNSUPPORTED_EXCHANGE_TYPE, now,
+                         (ProtocolId.ISAKMP, sa.cookies))
+
+    def _unknown_sa(self, hdr: _core.Header, data: bytes, local: Addr, remote: Addr,
+                    now: float) -> None:
+        first = (hdr.rcookie == ZERO_COOKIE and hdr.message_id == 0
+                 and not hdr.flags & Flags.ENC)
+        if not first:
+            self._drop(remote, f"no SA for cookies {hdr.icookie.hex()} "
+                       f"{hdr.rcookie.hex()}")
+            return
+        if hdr.exchange_type != ExchangeType.ID_PROT:
+            # TODO(Aggressive Mode responder)
+            self._drop(remote, f"exchange type "
+                       f"{name_of(ExchangeType, hdr.exchange_type)} not supported", 1)
+            return
+        if self.shutting_down:
+            return
+        peer_name = model.phase1_peer_for_address(self.conf, remote[0])
+        if peer_name is None:
+            _log.warning("no [Phase 1] peer for %s, and no Default: ignoring its "
+                         "Main Mode", remote[0])
+            self.stats["dropped"] += 1
+            return
+        try:
+            peer = model.phase1_peer(self.conf, peer_name)
+        except ConfigError as e:
+            _log.error("peer section %s: %s", peer_name, e)
+            return
+        sa = IsakmpSA(icookie=hdr.icookie, rcookie=self.rand.cookie(), initiator=False,
+                      local=local, remote=remote, peer_name=peer.name,
+                      exchange_type=ExchangeType.ID_PROT, created=now)
+        try:
+            payloads = _core.parse_payloads(hdr.next_payload, data[28:])
+        except MessageError as e:
+            self._drop(remote, f"malformed: {e}", 5)
+            _log.warning("malformed message from %s dropped: %s", remote[0], e)
+            return
+        self.table.add_isakmp(sa)
+        mm = MainMode(self, sa, peer, False, now)
+        sa.exchanges[0] = mm
+        mm.receive(InMessage(hdr, payloads, data, local, remote, False), now)
+
+    # ------------------------------------------------------------ initiating
+    def connect(self, name: str, now: float) -> bool:
+        """Start phase 2 of connection ``name`` (phase 1 first if needed)."""
+        try:
+            conn = model.connection(self.conf, name)
+            peer = model.phase1_peer(self.conf, conn.isakmp_peer)
+        except ConfigError as e:
+            _log.error("connection %s: %s", name, e)
+            return False
+        if conn.name in self.connecting:
+            return True
+        if peer.address is None:
+            _log.error("connection %s: peer %s has no Address", name, peer.name)
+            return False
+        sa = self.table.established_to(peer.name, peer.address)
+        if sa is not None:
+            self.connecting.add(conn.name)
+            self._start_quick_mode(sa, conn, now)
+            return True
+        sa = self.table.negotiating_to(peer.name)
+        if sa is None:
+            sa = self._start_main_mode(peer, now)
+            if sa is None:
+                return False
+        self.connecting.add(conn.name)
+        if conn.name not in sa.pending:
+            sa.pending.append(conn.name)
+        return True
+
+    def _start_main_mode(self, peer: "model.Phase1Peer", now: float) -> IsakmpSA | None:
+        if peer.exchange_type != ExchangeType.ID_PROT:
+            # TODO(Aggressive Mode initiator)
+            _log.error("peer %s: exchange type %s not supported yet", peer.name,
+                       name_of(ExchangeType, peer.exchange_type))
+            return None
+        if not peer.transforms:
+            _log.error("peer %s has no usable phase 1 transform", peer.name)
+            return None
+        assert peer.address is not None
+        local_ip = peer.local_address or self.route_source(peer.address)
+        port = self.initiator_port or self.listen_port
+        sa = IsakmpSA(icookie=self.rand.cookie(), rcookie=ZERO_COOKIE, initiator=True,
+                      local=(local_ip, port), remote=(peer.address, peer.port),
+                      peer_name=peer.name, exchange_type=peer.exchange_type,
+                      created=now)
+        self.table.add_isakmp(sa)
+        mm = MainMode(self, sa, peer, True, now)
+        sa.exchanges[0] = mm
+        log.debug(Cls.EXCHANGE, 10, f"starting Main Mode with {peer.name} "
+                  f"({peer.address})")
+        mm.start(now)
+        return sa
+
+    def _start_quick_mode(self, sa: IsakmpSA, conn: "model.Connection",
+                          now: float) -> None:
+        mid = self.rand.nonzero_u32()
+        while mid in sa.message_ids:
+            mid = self.rand.nonzero_u32()
+        qm = QuickMode(self, sa, mid, True, now, conn)
+        sa.exchanges[mid] = qm
+        sa.message_ids.add(mid)
+        try:
+            qm.start(now)
+        except ExchangeFailed as e:
+            qm.fail(now, e.reason)
+        except ConfigError as e:
+            qm.fail(now, str(e))
+
+    def _check_connections(self, now: float) -> None:
+        active, _ = model.connections(self.conf)
+        for name in active:
+            if name in self.connecting:
+                continue
+            if any(s.state == "installed" for s in self.table.ipsec_by_name(name)):
+                continue
+            self.connect(name, now)
+        self._check_timer = self.timers.schedule(
+            now + self.general.check_interval, self._check_connections,
+            "connection_checker")
+
+    # ------------------------------------------------------------ services for exchanges
+    def transmit(self, sa: IsakmpSA, data: bytes) -> None:
+        self._out.append(Datagram(data, sa.local, sa.remote))
+
+    def set_rcookie(self, sa: IsakmpSA, rcookie: bytes) -> None:
+        if rcookie == ZERO_COOKIE:
+            raise ExchangeFailed("responder cookie is zero", NotifyType.INVALID_COOKIE)
+        self.table.set_rcookie(sa, rcookie)
+
+    def float_to_natt(self, sa: IsakmpSA, local: Addr | None = None,
+                      remote: Addr | None = None) -> None:
+        """Move the ISAKMP SA to port 4500 (RFC 3947 4)."""
+        sa.local = local or (sa.local[0], self.natt_port)
+        sa.remote = remote or (sa.remote[0], self.natt_port)
+        if not sa.natt.floated:
+            log.debug(Cls.EXCHANGE, 10, f"NAT-T: {sa.label()} floats to "
+                      f"{sa.local[0]}:{sa.local[1]} - {sa.remote[0]}:{sa.remote[1]}")
+        sa.natt.floated = True
+
+    def allocate_spi(self, protocol_id: int, src: str, dst: str) -> bytes:
+        spi = self.spi_allocator(protocol_id, src, dst)
+        return spi.to_bytes(4, "big")
+
+    def connection_selectors(self, conn: "model.Connection", sa: IsakmpSA
+                             ) -> tuple[Selector, Selector]:
+        return (_id_selector(conn.local_id, sa.local[0]),
+                _id_selector(conn.remote_id, sa.remote[0]))
+
+    def find_responder_connection(self, sa: IsakmpSA, local_sel: Selector,
+                                  remote_sel: Selector) -> "model.Connection | None":
+        active, passive = model.connections(self.conf)
+        for name in passive + active:
+            try:
+                conn = model.connection(self.conf, name)
+            except ConfigError as e:
+                log.debug(Cls.NEGOTIATION, 20, f"connection {name}: {e}")
+                continue
+            if conn.isakmp_peer.lower() != sa.peer_name.lower():
+                try:
+                    peer = model.phase1_peer(self.conf, conn.isakmp_peer)
+                except ConfigError:
+                    continue
+                if peer.address != sa.remote[0]:
+                    continue
+            try:
+                lsel, rsel = self.connection_selectors(conn, sa)
+            except (ConfigError, ValueError):
+                continue
+            if _contains(lsel, local_sel) and _contains(rsel, remote_sel):
+                return conn
+        return None
+
+    def send_notify(self, sa: IsakmpSA, notify_type: int, now: float,
+                    spi: tuple[int, bytes]) -> None:
+        mid = self.rand.nonzero_u32() if sa.keys is not None else 0
+        proto, spi_bytes = spi
+        data = info.build(sa, mid, [info.notify_payload(notify_type, proto, spi_bytes)])
+        self.transmit(sa, data)
+
+    def log_keys(self, sa: IsakmpSA, gxy: bytes) -> None:
+        if not log.crypto_secrets_enabled() or sa.keys is None or sa.cipher is None:
+            return
+        c = log.logger(Cls.CRYPTO)
+        lines = [f"{sa.label()} g^xy {gxy.hex()}"]
+        for k, v in sa.keys.export().items():
+            lines.append(f"{sa.label()} {k.upper()} {v.hex()}")
+        lines.append(f"{sa.label()} encryption key {sa.cipher.key().hex()}")
+        lines.append(f"{sa.label()} initial IV {sa.cipher.iv(0).hex()}")
+        for line in lines:
+            c.debug(line, extra={"isakmpd_level": 99, "isakmpd_nolimit": True})
+
+    # ------------------------------------------------------------ outcomes
+    def exchange_failed(self, ex: Exchange, reason: str, now: float) -> None:
+        sa = ex.sa
+        _xlog.warning("%s with %s failed: %s",
+                      "Main Mode" if ex.mid == 0 else "Quick Mode" if isinstance(
+                          ex, QuickMode) else "exchange", sa.remote[0], reason)
+        if isinstance(ex, MainMode):
+            for name in sa.pending:
+                self.connecting.discard(name)
+            sa.pending.clear()
+            self._remove_isakmp(sa)
+        elif isinstance(ex, QuickMode):
+            if sa.cipher is not None:
+                sa.cipher.forget(ex.mid)
+            if ex.initiator and ex.conn is not None:
+                self.connecting.discard(ex.conn.name)
+            for pid, spi in ex.spis.items():
+                self._events.append(ReleaseSPI(pid, spi, sa.remote[0], sa.local[0]))
+            ex.spis.clear()
+
+    def forget_exchange(self, ex: Exchange) -> None:
+        if ex.sa.exchanges.get(ex.mid) is ex:
+            del ex.sa.exchanges[ex.mid]
+        if ex.mid and ex.sa.cipher is not None:
+            ex.sa.cipher.forget(ex.mid)
+        ex.cleanup()
+
+    def phase1_established(self, sa: IsakmpSA, now: float) -> None:
+        sa.state = "established"
+        sa.established_at = now
+        self.table.phase1_done(sa)
+        p = sa.params
+        assert p is not None
+        _log.info("ISAKMP SA %s established with %s (%s)", sa.label(), sa.remote[0],
+                  p.transform_name)
+        if p.life_seconds:
+            sa.expires_at = now + p.life_seconds
+            self.timers.schedule(sa.expires_at, lambda t: self._isakmp_expired(sa, t),
+                                 f"isakmp_sa_expire({sa.label()})")
+        pending, sa.pending = sa.pending, []
+        for name in pending:
+            try:
+                conn = model.connection(self.conf, name)
+            except ConfigError as e:
+                _log.error("connection %s: %s", name, e)
+                self.connecting.discard(name)
+                continue
+            self._start_quick_mode(sa, conn, now)
+
+    def phase2_established(self, qm: QuickMode, ipsec: IpsecSA, now: float) -> None:
+        ipsec.state = "installed"
+        ipsec.established_at = now
+        self.table.add_ipsec(ipsec)
+        if qm.initiator:
+            self.connecting.discard(ipsec.name)
+        _log.info("IPsec SA %s established with %s: %s - %s, %s", ipsec.name,
+                  ipsec.remote[0], ipsec.local_sel, ipsec.remote_sel,
+                  ", ".join(f"{name_of(ProtocolId, p.protocol_id)} in "
+                            f"{p.spi_in.hex()} out {p.spi_out.hex()}"
+                            for p in ipsec.protos))
+        if log.crypto_secrets_enabled():
+            c = log.logger(Cls.CRYPTO)
+            for p in ipsec.protos:
+                for direction, spi, km in (("in", p.spi_in, p.keymat_in),
+                                           ("out", p.spi_out, p.keymat_out)):
+                    c.debug(f"{ipsec.name} {name_of(ProtocolId, p.protocol_id)} SPI "
+                            f"{spi.hex()} {direction} KEYMAT {km.hex()}",
+                            extra={"isakmpd_level": 99, "isakmpd_nolimit": True})
+        self._events.append(InstallSA(ipsec))
+        if ipsec.life_seconds:
+            self.timers.schedule(now + ipsec.life_seconds,
+                                 lambda t: self._ipsec_expired(ipsec, t),
+                                 f"ipsec_sa_expire({ipsec.name})")
+
+    def kernel_result(self, ipsec: IpsecSA, error: str | None) -> None:
+        ipsec.kernel_error = error or ""
+
+    def _isakmp_expired(self, sa: IsakmpSA, now: float) -> None:
+        if sa.state == "dead":
+            return
+        log.debug(Cls.SA, 10, f"ISAKMP SA {sa.label()} expired")
+        self.delete_isakmp(sa, now, send=True)
+
+    def _ipsec_expired(self, ipsec: IpsecSA, now: float) -> None:
+        if ipsec.state == "dead":
+            return
+        _log.info("IPsec SA %s with %s expired", ipsec.name, ipsec.remote[0])
+        self.delete_ipsec(ipsec, now, send=True)
+        # an active connection comes back at the next connection check
+        # TODO(rekey before expiry)
+
+    # ------------------------------------------------------------ deleting
+    def delete_ipsec(self, ipsec: IpsecSA, now: float, send: bool = True) -> None:
+        if ipsec.state == "dead":
+            return
+        ipsec.state = "dead"
+        self.table.remove_ipsec(ipsec)
+        self._events.append(RemoveSA(ipsec))
+        parent = ipsec.isakmp
+        if send and parent.established and parent.keys is not None:
+            for p in ipsec.protos:
+                mid = self.rand.nonzero_u32()
+                self.transmit(parent, info.build(
+                    parent, mid, [info.delete_payload(p.protocol_id, [p.spi_in])]))
+
+    def delete_isakmp(self, sa: IsakmpSA, now: float, send: bool = True) -> None:
+        if sa.state == "dead":
+            return
+        if send and sa.established and sa.keys is not None:
+            mid = self.rand.nonzero_u32()
+            self.transmit(sa, info.build(
+                sa, mid, [info.delete_payload(ProtocolId.ISAKMP, [sa.cookies])]))
+        self._remove_isakmp(sa)
+
+    def _remove_isakmp(self, sa: IsakmpSA) -> None:
+        sa.state = "dead"
+        self.table.remove_isakmp(sa)
+        for ex in list(sa.exchanges.values()):
+            if isinstance(ex, QuickMode) and not ex.done and ex.initiator and ex.conn:
+                self.connecting.discard(ex.conn.name)
+            ex.done = True
+            ex.cleanup()
+        sa.exchanges.clear()
+        for name in sa.pending:
+            self.connecting.discard(name)
+        sa.pending.clear()
+
+    def teardown(self, name: str, now: float) -> int:
+        """FIFO ``t``: delete the IPsec SAs of connection ``name``."""
+        sas = self.table.ipsec_by_name(name)
+        for s in sas:
+            self.delete_ipsec(s, now, send=True)
+        self.connecting.discard(name)
+        return len(sas)
+
+    def teardown_main(self, key: str, now: float) -> int:
+        """FIFO ``t main``: delete ISAKMP SAs by peer name or address."""
+        n = 0
+        for sa in list(self.table.isakmp_sas()):
+            if sa.peer_name.lower() == key.lower() or sa.remote[0] == key:
+                self.delete_isakmp(sa, now, send=True)
+                n += 1
+        return n
+
+    def teardown_all(self, now: float) -> int:
+        """FIFO ``T``: delete every IPsec SA."""
+        sas = self.table.ipsec_sas()
+        for s in sas:
+            self.delete_ipsec(s, now, send=True)
+        return len(sas)
+
+    def shutdown(self, now: float) -> None:
+        """Clean shutdown: DELETE for every phase-2 SA, then every ISAKMP SA
+        (unless Delete-SAs=no); the kernel's SAs are removed either way."""
+        self.shutting_down = True
+        send = self.general.delete_sas
+        for s in self.table.ipsec_sas():
+            self.delete_ipsec(s, now, send=send)
+        for sa in list(self.table.isakmp_sas()):
+            self.delete_isakmp(sa, now, send=send)
+        if self._check_timer is not None:
+            self._check_timer.cancel()
+
+    # ------------------------------------------------------------ notifications
+    def unprotected_notify(self, sa: IsakmpSA, n: _core.Notify, msg: InMessage,
+                           now: float) -> None:
+        what = info.describe_notify(n)
+        ex = sa.exchanges.get(0)
+        if (sa.state == "negotiating" and ex is not None and not ex.done
+                and n.notify_type < info.ERROR_NOTIFY_LIMIT):
+            ex.fail(now, f"peer answered with {what}")
+            return
+        _xlog.warning("unprotected notification %s from %s ignored", what,
+                      msg.remote[0])
+
+    def protected_notify(self, sa: IsakmpSA, n: _core.Notify, now: float) -> None:
+        what = info.describe_notify(n)
+        if n.notify_type < info.ERROR_NOTIFY_LIMIT:
+            for ex in list(sa.exchanges.values()):
+                if (isinstance(ex, QuickMode) and not ex.done
+                        and n.spi in ex.spis.values()):
+                    ex.fail(now, f"peer answered with {what}")
+                    return
+            _xlog.warning("notification %s from %s", what, sa.remote[0])
+        else:
+            log.debug(Cls.EXCHANGE, 10, f"notification {what} from {sa.remote[0]}")
+
+    def peer_delete(self, sa: IsakmpSA, d: _core.Delete, now: float) -> None:
+        peer = sa.remote[0]
+        if d.protocol_id == ProtocolId.ISAKMP:
+            for spi in d.spis:
+                if len(spi) != 16:
+                    continue
+                target = self.table.find_isakmp(spi[:8], spi[8:])
+                if target is not None and target.remote[0] == peer:
+                    _log.info("peer %s deleted ISAKMP SA %s", peer, target.label())
+                    self._remove_isakmp(target)
+            return
+        for spi in d.spis:
+            ipsec = self.table.find_by_spi_out(d.protocol_id, spi)
+            if ipsec is not None and ipsec.remote[0] == peer:
+                _log.info("peer %s deleted IPsec SA %s (%s SPI %s)", peer, ipsec.name,
+                          name_of(ProtocolId, d.protocol_id), spi.hex())
+                self.delete_ipsec(ipsec, now, send=False)

@@ -1,0 +1,256 @@
+"""What every exchange shares: retransmission, duplicate detection, the
+deadline, and building and protecting messages.
+
+An exchange never does I/O. It asks its engine (``self.engine``) to transmit
+bytes, to schedule timers, to emit events and to allocate SPIs; the engine
+collects the results for the daemon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence, TypeVar
+
+from .. import _core, log
+from ..constants import ExchangeType, Flags, NotifyType, name_of
+from ..errors import CryptoError, MessageError
+from ..log import Cls
+from ..sa import Addr, IsakmpSA
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+    from ..timers import Timer
+
+P = TypeVar("P")
+
+
+class ExchangeFailed(Exception):
+    """Ends an exchange; ``notify`` (if any) is sent to the peer."""
+
+    def __init__(self, reason: str, notify: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.notify = notify
+
+
+@dataclass
+class InMessage:
+    """A received message, parsed and, if it was encrypted, decrypted."""
+
+    header: _core.Header
+    payloads: list
+    raw: bytes  # the datagram (without any non-ESP marker)
+    local: Addr
+    remote: Addr
+    encrypted: bool
+
+    def all(self, cls: type[P]) -> list[P]:
+        return [p for p in self.payloads if isinstance(p, cls)]
+
+    def one(self, cls: type[P], what: str) -> P:
+        found = self.all(cls)
+        if not found:
+            raise ExchangeFailed(f"message lacks the {what} payload",
+                                 NotifyType.PAYLOAD_MALFORMED)
+        if len(found) > 1:
+            raise ExchangeFailed(f"message has {len(found)} {what} payloads",
+                                 NotifyType.PAYLOAD_MALFORMED)
+        return found[0]
+
+    def opt(self, cls: type[P], what: str) -> P | None:
+        found = self.all(cls)
+        if len(found) > 1:
+            raise ExchangeFailed(f"message has {len(found)} {what} payloads",
+                                 NotifyType.PAYLOAD_MALFORMED)
+        return found[0] if found else None
+
+
+def raw_after(payloads: Sequence, first: object) -> bytes:
+    """The wire bytes of every payload after ``first`` (for Quick Mode and
+    informational HASHes, which cover "the entire message after HASH")."""
+    out = []
+    seen = False
+    for p in payloads:
+        if seen:
+            out.append(p.raw)
+        elif p is first:
+            seen = True
+    return b"".join(out)
+
+
+def encode_protected(sa: IsakmpSA, exchange_type: int, mid: int,
+                     payloads: Sequence, encrypt: bool = True) -> bytes:
+    """A whole message on ``sa``, encrypted with the SA's cipher if ``encrypt``."""
+    hdr = _core.Header(sa.icookie, sa.rcookie, exchange_type=exchange_type,
+                       message_id=mid)
+    if not encrypt:
+        return _core.encode_message(hdr, list(payloads))
+    assert sa.cipher is not None
+    body = _core.encode_payloads(list(payloads))
+    hdr.next_payload = payloads[0].payload_type
+    hdr.flags = Flags.ENC
+    return _core.encode_message(hdr, sa.cipher.encrypt(mid, body))
+
+
+def hash_payload_prf(sa: IsakmpSA, mid: int, payloads: Sequence,
+                     prefix: bytes = b"") -> bytes:
+    """prf(SKEYID_a, M-ID | prefix | payloads...) for a message whose first
+    payload is the HASH being computed (the payloads are encoded here)."""
+    assert sa.keys is not None
+    rest = _core.encode_payloads(list(payloads)) if payloads else b""
+    return sa.keys.prf_a(mid.to_bytes(4, "big") + prefix + rest)
+
+
+def make_dh(engine: "Engine", group: int) -> _core.DhKey:
+    """A fresh DH private value in ``group`` with the configured exponent
+    length (longer than the prime makes no sense: it is capped)."""
+    bits = engine.general.dh_exponent_bits
+    try:
+        kind, size, _ = _core.group_info(group)
+        if kind == "modp" and bits:
+            bits = min(bits, size * 8 - 1)
+        need = _core.random_bytes_needed(group, bits)
+        return _core.DhKey(group, engine.rand.bytes(need), bits)
+    except CryptoError as e:
+        raise ExchangeFailed(f"DH group {group}: {e}",
+                             NotifyType.NO_PROPOSAL_CHOSEN) from None
+
+
+class Exchange:
+    """Base of Main Mode, Quick Mode and the informational exchange."""
+
+    kind: int = ExchangeType.NONE
+
+    def __init__(self, engine: "Engine", sa: IsakmpSA, mid: int, initiator: bool,
+                 now: float) -> None:
+        self.engine = engine
+        self.sa = sa
+        self.mid = mid
+        self.initiator = initiator
+        self.step = 0
+        self.started = now
+        self.last_sent: bytes | None = None
+        self.last_received: bytes | None = None
+        self.xmits = 0
+        self.done = False
+        self.failed = False
+        self._retransmit: Timer | None = None
+        self._deadline: Timer | None = engine.timers.schedule(
+            now + engine.general.exchange_max_time, self._expire,
+            f"exchange_max_time({self.name})")
+        self._linger: Timer | None = None
+
+    # ---- naming and logging
+    @property
+    def name(self) -> str:
+        role = "initiator" if self.initiator else "responder"
+        return f"{name_of(ExchangeType, self.kind)} {role} {self.sa.label()} {self.mid:08x}"
+
+    def debug(self, lvl: int, msg: str, *args: object) -> None:
+        log.debug(Cls.EXCHANGE, lvl, f"{self.name}: {msg}", *args)
+
+    # ---- sending
+    def transmit(self, data: bytes, now: float, expect_reply: bool) -> None:
+        """Send ``data`` now and keep it for retransmission."""
+        self.last_sent = data
+        self.xmits = 0
+        self.engine.transmit(self.sa, data)
+        self._cancel_retransmit()
+        if expect_reply:
+            self._schedule_retransmit(now)
+
+    def _schedule_retransmit(self, now: float) -> None:
+        # isakmpd's schedule: 5 s, then 2 s more for every further try
+        delay = self.xmits * 2 + 5
+        self._retransmit = self.engine.timers.schedule(
+            now + delay, self._on_retransmit, f"message_send_expire({self.name})")
+
+    def _cancel_retransmit(self) -> None:
+        if self._retransmit is not None:
+            self._retransmit.cancel()
+            self._retransmit = None
+
+    def _on_retransmit(self, now: float) -> None:
+        self._retransmit = None
+        if self.done or self.last_sent is None:
+            return
+        if self.xmits >= self.engine.general.retransmits:
+            self.fail(now, f"no reply from {self.sa.remote[0]} after "
+                      f"{self.xmits} retransmissions")
+            return
+        self.xmits += 1
+        self.debug(30, "retransmission %d", self.xmits)
+        self.engine.transmit(self.sa, self.last_sent)
+        self._schedule_retransmit(now)
+
+    def resend_on_duplicate(self) -> None:
+        """The peer repeated its last message: our answer was lost."""
+        if self.last_sent is not None:
+            self.debug(30, "duplicate message, sending our last one again")
+            self.engine.transmit(self.sa, self.last_sent)
+
+    # ---- ending
+    def finish(self, now: float) -> None:
+        """The exchange completed; keep it a while to answer duplicates."""
+        self.done = True
+        self._cancel_retransmit()
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        linger = self.engine.general.exchange_max_time
+        self._linger = self.engine.timers.schedule(now + linger, self._forget,
+                                                   f"exchange_linger({self.name})")
+
+    def _forget(self, now: float) -> None:
+        self.engine.forget_exchange(self)
+
+    def _expire(self, now: float) -> None:
+        self._deadline = None
+        if not self.done:
+            self.fail(now, "exchange took longer than Exchange-max-time")
+
+    def fail(self, now: float, reason: str, notify: int = 0) -> None:
+        """End the exchange unsuccessfully (logged once, here)."""
+        if self.done:
+            return
+        self.done = True
+        self.failed = True
+        self._cancel_retransmit()
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        if notify:
+            self.engine.send_notify(self.sa, notify, now, self.notify_spi(notify))
+        self.engine.exchange_failed(self, reason, now)
+
+    def notify_spi(self, notify: int) -> tuple[int, bytes]:
+        """(protocol id, SPI) to put in a NOTIFY about this exchange."""
+        return (1, self.sa.cookies)
+
+    def cleanup(self) -> None:
+        """Release timers (the engine calls this when it drops the exchange)."""
+        self._cancel_retransmit()
+        for t in (self._deadline, self._linger):
+            if t is not None:
+                t.cancel()
+        self._deadline = self._linger = None
+
+    # ---- receiving
+    def receive(self, msg: InMessage, now: float) -> None:
+        """Handle a message of this exchange (duplicates already filtered)."""
+        if self.done:
+            return
+        try:
+            self.handle(msg, now)
+        except ExchangeFailed as e:
+            self.fail(now, e.reason, e.notify)
+        except MessageError as e:
+            self.fail(now, f"malformed message: {e}", e.notify)
+
+    def handle(self, msg: InMessage, now: float) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def got_reply(self, msg: InMessage) -> None:
+        """Bookkeeping when a message moves the exchange forward."""
+        self.last_received = msg.raw
+        self._cancel_retransmit()

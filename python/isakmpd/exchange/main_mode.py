@@ -1,0 +1,278 @@
+"""Main Mode (identity protection, RFC 2409 5) with pre-shared keys.
+
+    I -> R  HDR, SA, VID*                 (1)
+    R -> I  HDR, SA, VID*                 (2)
+    I -> R  HDR, KE, Ni, NAT-D, NAT-D     (3)
+    R -> I  HDR, KE, Nr, NAT-D, NAT-D     (4)
+    I -> R  HDR*, IDii, HASH_I            (5)   from here on port 4500 if NAT
+    R -> I  HDR*, IDir, HASH_R            (6)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import _core, log
+from ..constants import AuthMethod, ExchangeType, IdType, NotifyType, name_of
+from ..errors import CryptoError
+from ..log import Cls
+from ..sa import IsakmpSA
+from . import natt, proposal
+from .base import Exchange, ExchangeFailed, InMessage, encode_protected, make_dh
+from .ids import address_id, describe
+
+if TYPE_CHECKING:
+    from ..conf.model import IdSpec, Phase1Peer
+    from ..engine import Engine
+
+NONCE_LEN = 16
+
+
+def check_nonce(n: _core.Nonce) -> bytes:
+    if not 8 <= len(n.data) <= 256:
+        raise ExchangeFailed(f"nonce of {len(n.data)} bytes (must be 8-256)",
+                             NotifyType.PAYLOAD_MALFORMED)
+    return n.data
+
+
+def phase1_id(spec: "IdSpec | None", local_addr: str) -> _core.ID:
+    """Our phase-1 ID payload: the ID= section, else our IP address."""
+    if spec is None:
+        return address_id(local_addr)
+    t = spec.id_type
+    if t in (IdType.IPV4_ADDR, IdType.IPV6_ADDR):
+        return address_id(spec.address or local_addr, spec.protocol, spec.port)
+    if t in (IdType.FQDN, IdType.USER_FQDN, IdType.KEY_ID):
+        return _core.ID(t, (spec.name or "").encode(), spec.protocol, spec.port)
+    # TODO(DER_ASN1_DN and subnet/range phase-1 IDs come with certificates)
+    raise ExchangeFailed(f"phase 1 ID type {name_of(IdType, t)} not supported yet")
+
+
+class MainMode(Exchange):
+    kind = ExchangeType.ID_PROT
+
+    def __init__(self, engine: "Engine", sa: IsakmpSA, peer: "Phase1Peer",
+                 initiator: bool, now: float) -> None:
+        super().__init__(engine, sa, 0, initiator, now)
+        self.peer = peer
+        self.sai_b = b""
+        self.dh: _core.DhKey | None = None
+        self.gxi = self.gxr = b""
+        self.ni = self.nr = b""
+        self.params = None
+
+    # ------------------------------------------------------------ initiator
+    def start(self, now: float) -> None:
+        sa_payload = proposal.phase1_sa(self.peer.transforms)
+        payloads = [sa_payload] + (natt.vendor_ids() if self.engine.natt_enabled else [])
+        data = encode_protected(self.sa, self.kind, 0, payloads, encrypt=False)
+        self.sai_b = sa_payload.body
+        self.step = 1
+        self.debug(10, "sending message 1 with %d transform(s)", len(self.peer.transforms))
+        self.transmit(data, now, expect_reply=True)
+
+    def handle(self, msg: InMessage, now: float) -> None:
+        if msg.header.exchange_type != self.kind:
+            raise ExchangeFailed("message of another exchange type",
+                                 NotifyType.INVALID_EXCHANGE_TYPE)
+        if self.initiator:
+            steps = {1: self._i_got_2, 3: self._i_got_4, 5: self._i_got_6}
+        else:
+            steps = {0: self._r_got_1, 2: self._r_got_3, 4: self._r_got_5}
+        handler = steps.get(self.step)
+        if handler is None:
+            self.debug(20, "unexpected message at step %d dropped", self.step)
+            return
+        handler(msg, now)
+
+    def _i_got_2(self, msg: InMessage, now: float) -> None:
+        if msg.encrypted:
+            raise ExchangeFailed("message 2 is encrypted", NotifyType.INVALID_FLAGS)
+        reply = msg.one(_core.SA, "SA")
+        self.params = proposal.accept_phase1_reply(reply, self.peer.transforms)
+        self.sa.params = self.params
+        self._note_vids(msg)
+        self.got_reply(msg)
+        self.engine.set_rcookie(self.sa, msg.header.rcookie)
+        self._make_dh()
+        assert self.dh is not None
+        self.gxi = self.dh.public
+        self.ni = self.engine.rand.bytes(NONCE_LEN)
+        payloads = [_core.KE(self.gxi), _core.Nonce(self.ni)]
+        if self.sa.natt.natd_type:
+            payloads += natt.natd_payloads(self.sa, self.params.hash_alg)
+        self.step = 3
+        self.debug(10, "chose %s; sending message 3", self.params.transform_name)
+        self.transmit(encode_protected(self.sa, self.kind, 0, payloads, False), now,
+                      expect_reply=True)
+
+    def _i_got_4(self, msg: InMessage, now: float) -> None:
+        if msg.encrypted:
+            raise ExchangeFailed("message 4 is encrypted", NotifyType.INVALID_FLAGS)
+        self.gxr = msg.one(_core.KE, "KE").data
+        self.nr = check_nonce(msg.one(_core.Nonce, "NONCE"))
+        self._derive_keys()
+        self._natd(msg)
+        self.got_reply(msg)
+        if self.sa.natt.nat_detected and self.engine.natt_enabled:
+            self.engine.float_to_natt(self.sa)
+        idp = phase1_id(self.peer.id, self.sa.local[0])
+        payloads = [idp]
+        _core.encode_payloads([idp])  # sets idp.body
+        idii_b = idp.body
+        self.sa.id_local = idii_b
+        assert self.sa.keys is not None
+        hash_i = self.sa.keys.hash_i(self.gxi, self.gxr, self.sa.icookie,
+                                     self.sa.rcookie, self.sai_b, idii_b)
+        payloads.append(_core.Hash(hash_i))
+        self.step = 5
+        self.debug(10, "sending message 5 (%s)", describe(idp.id_type, idp.data))
+        self.transmit(encode_protected(self.sa, self.kind, 0, payloads), now,
+                      expect_reply=True)
+
+    def _i_got_6(self, msg: InMessage, now: float) -> None:
+        if not msg.encrypted:
+            raise ExchangeFailed("message 6 is not encrypted",
+                                 NotifyType.INVALID_FLAGS)
+        idp = msg.one(_core.ID, "ID")
+        hash_r = msg.one(_core.Hash, "HASH").data
+        assert self.sa.keys is not None
+        want = self.sa.keys.hash_r(self.gxr, self.gxi, self.sa.rcookie,
+                                   self.sa.icookie, self.sai_b, idp.body)
+        if not _core.ct_eq(hash_r, want):
+            raise ExchangeFailed("HASH_R does not verify (wrong pre-shared key?)",
+                                 NotifyType.INVALID_HASH_INFORMATION)
+        self._check_remote_id(idp)
+        assert self.sa.cipher is not None
+        self.sa.cipher.commit(0)
+        self.got_reply(msg)
+        self.finish(now)
+        self.engine.phase1_established(self.sa, now)
+
+    # ------------------------------------------------------------ responder
+    def _r_got_1(self, msg: InMessage, now: float) -> None:
+        peer_sa = msg.one(_core.SA, "SA")
+        self.sai_b = peer_sa.body
+        reply, self.params = proposal.select_phase1(peer_sa, self.peer.transforms)
+        self.sa.params = self.params
+        self._note_vids(msg)
+        self.got_reply(msg)
+        payloads: list = [reply]
+        if self.sa.natt.version:
+            payloads.append(_core.VendorID(natt.selected_vid(self.sa.natt.version)))
+        self.step = 2
+        self.debug(10, "chose %s; sending message 2", self.params.transform_name)
+        self.transmit(encode_protected(self.sa, self.kind, 0, payloads, False), now,
+                      expect_reply=True)
+
+    def _r_got_3(self, msg: InMessage, now: float) -> None:
+        if msg.encrypted:
+            raise ExchangeFailed("message 3 is encrypted", NotifyType.INVALID_FLAGS)
+        self.gxi = msg.one(_core.KE, "KE").data
+        self.ni = check_nonce(msg.one(_core.Nonce, "NONCE"))
+        self._make_dh()
+        assert self.dh is not None
+        self.gxr = self.dh.public
+        self.nr = self.engine.rand.bytes(max(NONCE_LEN, len(self.ni)))
+        self._derive_keys()
+        self._natd(msg)
+        self.got_reply(msg)
+        payloads = [_core.KE(self.gxr), _core.Nonce(self.nr)]
+        if self.sa.natt.natd_type:
+            assert self.params is not None
+            payloads += natt.natd_payloads(self.sa, self.params.hash_alg)
+        self.step = 4
+        self.debug(10, "sending message 4")
+        self.transmit(encode_protected(self.sa, self.kind, 0, payloads, False), now,
+                      expect_reply=True)
+
+    def _r_got_5(self, msg: InMessage, now: float) -> None:
+        if not msg.encrypted:
+            raise ExchangeFailed("message 5 is not encrypted",
+                                 NotifyType.INVALID_FLAGS)
+        idp = msg.one(_core.ID, "ID")
+        hash_i = msg.one(_core.Hash, "HASH").data
+        assert self.sa.keys is not None and self.sa.cipher is not None
+        want = self.sa.keys.hash_i(self.gxi, self.gxr, self.sa.icookie,
+                                   self.sa.rcookie, self.sai_b, idp.body)
+        if not _core.ct_eq(hash_i, want):
+            raise ExchangeFailed("HASH_I does not verify (wrong pre-shared key?)",
+                                 NotifyType.INVALID_HASH_INFORMATION)
+        self._check_remote_id(idp)
+        self.sa.cipher.commit(0)
+        self.got_reply(msg)
+        if msg.local[1] == self.engine.natt_port and self.sa.natt.natd_type:
+            self.engine.float_to_natt(self.sa, msg.local, msg.remote)
+        my_id = phase1_id(self.peer.id, self.sa.local[0])
+        _core.encode_payloads([my_id])
+        self.sa.id_local = my_id.body
+        hash_r = self.sa.keys.hash_r(self.gxr, self.gxi, self.sa.rcookie,
+                                     self.sa.icookie, self.sai_b, my_id.body)
+        self.step = 6
+        self.transmit(encode_protected(self.sa, self.kind, 0,
+                                       [my_id, _core.Hash(hash_r)]), now,
+                      expect_reply=False)
+        self.finish(now)
+        self.engine.phase1_established(self.sa, now)
+
+    # ------------------------------------------------------------ shared
+    def _note_vids(self, msg: InMessage) -> None:
+        vids = [v.data for v in msg.all(_core.VendorID)]
+        self.sa.peer_vids = vids
+        if self.engine.natt_enabled:
+            chosen = natt.choose(vids)
+            if chosen is not None:
+                self.sa.natt.version, self.sa.natt.natd_type = chosen
+        for v in vids:
+            log.debug(Cls.EXCHANGE, 40, "%s: peer vendor ID %s", self.name, v.hex())
+
+    def _make_dh(self) -> None:
+        assert self.params is not None
+        self.dh = make_dh(self.engine, self.params.group)
+
+    def _derive_keys(self) -> None:
+        assert self.params is not None and self.dh is not None
+        p = self.params
+        peer_pub = self.gxr if self.initiator else self.gxi
+        try:
+            gxy = self.dh.compute(peer_pub)
+        except CryptoError as e:
+            raise ExchangeFailed(f"peer's KE: {e}",
+                                 NotifyType.INVALID_KEY_INFORMATION) from None
+        if p.auth_method != AuthMethod.PRE_SHARED:
+            raise ExchangeFailed(
+                f"authentication {name_of(AuthMethod, p.auth_method)} not supported",
+                NotifyType.NO_PROPOSAL_CHOSEN)
+        psk = self.peer.psk
+        if psk is None:
+            raise ExchangeFailed(f"no pre-shared key for peer {self.peer.name}",
+                                 NotifyType.AUTHENTICATION_FAILED)
+        keys = _core.Phase1Keys.for_psk(p.hash_alg, psk, self.ni, self.nr, gxy,
+                                        self.sa.icookie, self.sa.rcookie)
+        self.sa.keys = keys
+        self.sa.cipher = keys.cipher(p.enc_alg, p.key_len, self.gxi, self.gxr)
+        self.engine.log_keys(self.sa, gxy)
+
+    def _natd(self, msg: InMessage) -> None:
+        if not self.sa.natt.natd_type:
+            return
+        assert self.params is not None
+        natds = msg.all(_core.NatD)
+        natt.detect(self.sa, self.params.hash_alg, natds)
+        n = self.sa.natt
+        if natds:
+            self.debug(10, "NAT-D: local %s NAT, peer %s NAT",
+                       "behind" if n.local_behind_nat else "not behind",
+                       "behind" if n.peer_behind_nat else "not behind")
+
+    def _check_remote_id(self, idp: _core.ID) -> None:
+        self.sa.id_remote = idp.body
+        self.sa.id_remote_type = idp.id_type
+        want = self.peer.remote_id
+        if want is None:
+            return
+        mine = phase1_id(want, self.sa.remote[0])
+        if (mine.id_type, mine.data) != (idp.id_type, idp.data):
+            raise ExchangeFailed(
+                f"peer identified as {describe(idp.id_type, idp.data)}, expected "
+                f"{describe(mine.id_type, mine.data)}", NotifyType.INVALID_ID_INFORMATION)

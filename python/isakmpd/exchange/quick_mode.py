@@ -1,0 +1,331 @@
+"""Quick Mode (RFC 2409 5.5): phase-2 SAs under an ISAKMP SA.
+
+    I -> R  HDR*, HASH(1), SA, Ni [, KE] [, IDci, IDcr] [, NAT-OAi, NAT-OAr]
+    R -> I  HDR*, HASH(2), SA, Nr [, KE] [, IDci, IDcr] [, NAT-OAi, NAT-OAr]
+    I -> R  HDR*, HASH(3)
+
+HASH(1) = prf(SKEYID_a, M-ID | everything after HASH(1))
+HASH(2) = prf(SKEYID_a, M-ID | Ni_b | everything after HASH(2))
+HASH(3) = prf(SKEYID_a, 0 | M-ID | Ni_b | Nr_b)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING
+
+from .. import _core
+from ..constants import (EncapMode, ExchangeType, IdType, NotifyType, ProtocolId,
+                         name_of)
+from ..errors import CryptoError
+from ..kernel import algs
+from ..sa import IpsecProto, IpsecSA, IsakmpSA, Selector, base_encap_mode
+from . import proposal
+from .base import (Exchange, ExchangeFailed, InMessage, encode_protected, make_dh,
+                   raw_after)
+from .ids import id_selector, selector_id
+
+if TYPE_CHECKING:
+    from ..conf.model import Connection
+    from ..engine import Engine
+
+NONCE_LEN = 16
+
+
+def host_selector(addr: str) -> Selector:
+    return Selector(ipaddress.ip_network(addr))
+
+
+def keymat_length(proto: IpsecProto) -> int:
+    """Bytes of KEYMAT the negotiated transform needs (cipher key first)."""
+    if proto.protocol_id == ProtocolId.IPSEC_ESP:
+        enc, auth = algs.esp_keymat_lengths(proto.transform_id, proto.key_bits,
+                                            proto.auth_alg)
+        return enc + auth
+    if proto.protocol_id == ProtocolId.IPSEC_AH:
+        return algs.ah_keymat_length(proto.transform_id, proto.auth_alg)
+    return 0
+
+
+class QuickMode(Exchange):
+    kind = ExchangeType.QUICK_MODE
+
+    def __init__(self, engine: "Engine", sa: IsakmpSA, mid: int, initiator: bool,
+                 now: float, conn: "Connection | None" = None) -> None:
+        super().__init__(engine, sa, mid, initiator, now)
+        self.conn = conn
+        self.spis: dict[int, bytes] = {}
+        self.ni = self.nr = b""
+        self.dh: _core.DhKey | None = None
+        self.gxy: bytes | None = None
+        self.local_sel: Selector | None = None
+        self.remote_sel: Selector | None = None
+        self.ids_sent: tuple[_core.ID, _core.ID] | None = None
+        self.chosen: proposal.Chosen | None = None
+        self.ipsec: IpsecSA | None = None
+        self.peer_spis: dict[int, bytes] = {}
+        self.peer_nat_oa: list[tuple[int, bytes]] = []
+
+    @property
+    def conn_name(self) -> str:
+        return self.conn.name if self.conn is not None else "?"
+
+    def notify_spi(self, notify: int) -> tuple[int, bytes]:
+        for pid, spi in self.spis.items():
+            return (pid, spi)
+        return super().notify_spi(notify)
+
+    def _allocate_spis(self, protocol_ids: list[int]) -> None:
+        for pid in protocol_ids:
+            if pid in self.spis:
+                continue
+            if pid == ProtocolId.IPCOMP:
+                # TODO(IPCOMP needs 2-byte CPIs from the kernel)
+                raise ExchangeFailed("IPCOMP is not supported yet",
+                                     NotifyType.NO_PROPOSAL_CHOSEN)
+            self.spis[pid] = self.engine.allocate_spi(pid, self.sa.remote[0],
+                                                      self.sa.local[0])
+
+    def _protect(self, payloads: list, prefix: bytes = b"") -> bytes:
+        assert self.sa.keys is not None
+        rest = _core.encode_payloads(payloads)
+        h = self.sa.keys.prf_a(self.mid.to_bytes(4, "big") + prefix + rest)
+        return encode_protected(self.sa, self.kind, self.mid, [_core.Hash(h)] + payloads)
+
+    def _make_dh(self, group: int) -> None:
+        self.dh = make_dh(self.engine, group)
+
+    def _check_hash(self, msg: InMessage, prefix: bytes) -> None:
+        if not msg.payloads or not isinstance(msg.payloads[0], _core.Hash):
+            raise ExchangeFailed("Quick Mode message does not start with HASH",
+                                 NotifyType.INVALID_PAYLOAD_TYPE)
+        h = msg.payloads[0]
+        assert self.sa.keys is not None
+        want = self.sa.keys.prf_a(self.mid.to_bytes(4, "big") + prefix
+                                  + raw_after(msg.payloads, h))
+        if not _core.ct_eq(h.data, want):
+            raise ExchangeFailed("HASH does not verify",
+                                 NotifyType.INVALID_HASH_INFORMATION)
+
+    def _pfs(self, ke: _core.KE | None, group: int | None) -> None:
+        if group is None:
+            return
+        if ke is None:
+            raise ExchangeFailed("PFS chosen but no KE payload",
+                                 NotifyType.PAYLOAD_MALFORMED)
+        assert self.dh is not None
+        try:
+            self.gxy = self.dh.compute(ke.data)
+        except CryptoError as e:
+            raise ExchangeFailed(f"peer's KE: {e}",
+                                 NotifyType.INVALID_KEY_INFORMATION) from None
+
+    # ------------------------------------------------------------ initiator
+    def start(self, now: float) -> None:
+        conn = self.conn
+        assert conn is not None
+        suites = conn.suites
+        if not suites:
+            raise ExchangeFailed(f"connection {conn.name} has no usable suite")
+        pids = []
+        for s in suites:
+            for p in s.protocols:
+                if p.protocol_id not in pids:
+                    pids.append(p.protocol_id)
+        self._allocate_spis(pids)
+        self.ni = self.engine.rand.bytes(NONCE_LEN)
+        payloads: list = [proposal.phase2_sa(suites, self.spis, self.sa.natt),
+                          _core.Nonce(self.ni)]
+        group = proposal.pfs_group(suites)
+        if group is not None:
+            self._make_dh(group)
+            assert self.dh is not None
+            payloads.append(_core.KE(self.dh.public))
+        self.local_sel, self.remote_sel = self.engine.connection_selectors(conn, self.sa)
+        if conn.local_id is not None or conn.remote_id is not None:
+            ids = (selector_id(self.local_sel), selector_id(self.remote_sel))
+            self.ids_sent = ids
+            payloads += list(ids)
+        payloads += self._nat_oa()
+        self.step = 1
+        self.debug(10, "sending message 1 for connection %s (%s - %s)", conn.name,
+                   self.local_sel, self.remote_sel)
+        self.transmit(self._protect(payloads), now, expect_reply=True)
+
+    def _nat_oa(self) -> list:
+        """NAT-OA payloads (our and the peer's original address) when a NAT is
+        in the way and a transform uses transport mode (RFC 3947 5.1)."""
+        natt = self.sa.natt
+        if not natt.nat_detected or self.conn is None:
+            return []
+        transport = any(t.encap_mode == EncapMode.TRANSPORT for s in self.conn.suites
+                        for p in s.protocols for t in p.transforms)
+        if not transport:
+            return []
+        t = 21 if natt.natd_type == 20 else 131
+        out = []
+        for host in (self.sa.local[0], self.sa.remote[0]):
+            ip = ipaddress.ip_address(host)
+            out.append(_core.NatOA(IdType.IPV4_ADDR if ip.version == 4
+                                   else IdType.IPV6_ADDR, ip.packed, t))
+        return out
+
+    def handle(self, msg: InMessage, now: float) -> None:
+        if msg.header.exchange_type != self.kind:
+            return
+        if not msg.encrypted:
+            raise ExchangeFailed("Quick Mode message not encrypted",
+                                 NotifyType.INVALID_FLAGS)
+        if self.initiator and self.step == 1:
+            self._i_got_2(msg, now)
+        elif not self.initiator and self.step == 0:
+            self._r_got_1(msg, now)
+        elif not self.initiator and self.step == 2:
+            self._r_got_3(msg, now)
+        else:
+            self.debug(20, "unexpected message at step %d dropped", self.step)
+
+    def _i_got_2(self, msg: InMessage, now: float) -> None:
+        self._check_hash(msg, self.ni)
+        assert self.conn is not None and self.sa.cipher is not None
+        self.sa.cipher.commit(self.mid)
+        reply = msg.one(_core.SA, "SA")
+        self.nr = _nonce(msg)
+        self.chosen = proposal.accept_phase2_reply(reply, self.conn.suites, self.sa.natt)
+        ids = msg.all(_core.ID)
+        if self.ids_sent is not None:
+            if len(ids) != 2 or [(i.id_type, i.data, i.protocol, i.port) for i in ids] != [
+                    (i.id_type, i.data, i.protocol, i.port) for i in self.ids_sent]:
+                raise ExchangeFailed("responder changed the IDs",
+                                     NotifyType.INVALID_ID_INFORMATION)
+        elif ids:
+            raise ExchangeFailed("responder sent IDs we did not send",
+                                 NotifyType.INVALID_ID_INFORMATION)
+        self._pfs(msg.opt(_core.KE, "KE"), self.chosen.group)
+        self.peer_spis = _peer_spis(reply.proposals)
+        self.got_reply(msg)
+        self.ipsec = self._make_ipsec(now, self.peer_spis)
+        h3 = self.sa.keys.prf_a(b"\0" + self.mid.to_bytes(4, "big") + self.ni + self.nr)
+        self.step = 3
+        self.transmit(encode_protected(self.sa, self.kind, self.mid, [_core.Hash(h3)]),
+                      now, expect_reply=False)
+        self.finish(now)
+        self.sa.cipher.forget(self.mid)
+        self.engine.phase2_established(self, self.ipsec, now)
+
+    # ------------------------------------------------------------ responder
+    def _r_got_1(self, msg: InMessage, now: float) -> None:
+        self._check_hash(msg, b"")
+        assert self.sa.cipher is not None
+        self.sa.cipher.commit(self.mid)
+        peer_sa = msg.one(_core.SA, "SA")
+        self.ni = _nonce(msg)
+        ids = msg.all(_core.ID)
+        if len(ids) not in (0, 2):
+            raise ExchangeFailed(f"{len(ids)} ID payloads", NotifyType.PAYLOAD_MALFORMED)
+        if ids:
+            self.remote_sel = id_selector(ids[0])
+            self.local_sel = id_selector(ids[1])
+        else:
+            self.remote_sel = host_selector(self.sa.remote[0])
+            self.local_sel = host_selector(self.sa.local[0])
+        conn = self.engine.find_responder_connection(self.sa, self.local_sel,
+                                                     self.remote_sel)
+        if conn is None:
+            raise ExchangeFailed(
+                f"no connection for {self.remote_sel} - {self.local_sel} from "
+                f"{self.sa.remote[0]}", NotifyType.INVALID_ID_INFORMATION)
+        self.conn = conn
+        self.chosen = proposal.select_phase2(peer_sa, conn.suites, self.sa.natt)
+        ke = msg.opt(_core.KE, "KE")
+        if self.chosen.group is not None:
+            self._make_dh(self.chosen.group)
+            self._pfs(ke, self.chosen.group)
+        self._allocate_spis([p.protocol_id for p, _, _ in self.chosen.protos])
+        self.peer_spis = _peer_spis([prop for prop, _, _ in self.chosen.protos])
+        self.nr = self.engine.rand.bytes(NONCE_LEN)
+        payloads: list = [proposal.responder_sa(peer_sa, self.chosen, self.spis),
+                          _core.Nonce(self.nr)]
+        if self.chosen.group is not None:
+            assert self.dh is not None
+            payloads.append(_core.KE(self.dh.public))
+        if ids:
+            payloads += [_core.ID(i.id_type, i.data, i.protocol, i.port) for i in ids]
+        # TODO(NAT-OA: answer with ours and use the peer's for transport-mode
+        # checksum fix-ups when a NAT sits between transport-mode peers)
+        self.peer_nat_oa = [(o.id_type, o.data) for o in msg.all(_core.NatOA)]
+        self.got_reply(msg)
+        self.step = 2
+        self.debug(10, "connection %s, suite %s; sending message 2", conn.name,
+                   self.chosen.suite_name)
+        self.transmit(self._protect(payloads, self.ni), now, expect_reply=True)
+
+    def _r_got_3(self, msg: InMessage, now: float) -> None:
+        if len(msg.payloads) < 1 or not isinstance(msg.payloads[0], _core.Hash):
+            raise ExchangeFailed("message 3 lacks HASH(3)", NotifyType.PAYLOAD_MALFORMED)
+        assert self.sa.keys is not None and self.sa.cipher is not None
+        want = self.sa.keys.prf_a(b"\0" + self.mid.to_bytes(4, "big") + self.ni + self.nr)
+        if not _core.ct_eq(msg.payloads[0].data, want):
+            raise ExchangeFailed("HASH(3) does not verify",
+                                 NotifyType.INVALID_HASH_INFORMATION)
+        self.sa.cipher.commit(self.mid)
+        self.got_reply(msg)
+        self.ipsec = self._make_ipsec(now, self.peer_spis)
+        self.finish(now)
+        self.sa.cipher.forget(self.mid)
+        self.engine.phase2_established(self, self.ipsec, now)
+
+    # ------------------------------------------------------------ both
+    def _make_ipsec(self, now: float, peer_spis: dict[int, bytes]) -> IpsecSA:
+        assert self.chosen is not None and self.conn is not None
+        assert self.sa.keys is not None
+        assert self.local_sel is not None and self.remote_sel is not None
+        protos = []
+        for prop, xf, spec in self.chosen.protos:
+            pid = prop.protocol_id
+            d = {a.type: a.as_int() for a in xf.attributes}
+            secs, kb = self.chosen.lifes.get(pid, (0, 0))
+            p = IpsecProto(
+                protocol_id=pid, spi_in=self.spis[pid], spi_out=peer_spis[pid],
+                transform_id=xf.transform_id,
+                encap_mode=d.get(4, EncapMode.TUNNEL),
+                auth_alg=d.get(5), key_bits=d.get(6), key_rounds=d.get(7),
+                group=d.get(3), life_seconds=secs, life_kbytes=kb,
+                replay_window=self.chosen.replay_windows.get(pid, 16))
+            if p.key_bits is None and pid == ProtocolId.IPSEC_ESP:
+                p.key_bits = algs.key_bits_for(p.transform_id, None) or None
+            n = keymat_length(p)
+            # KEYMAT of each direction is keyed by the SPI its receiver chose;
+            # the nonces are always Ni_b | Nr_b
+            p.keymat_in = self.sa.keys.keymat(pid, p.spi_in, self.ni, self.nr, self.gxy, n)
+            p.keymat_out = self.sa.keys.keymat(pid, p.spi_out, self.ni, self.nr,
+                                               self.gxy, n)
+            protos.append(p)
+        ipsec = IpsecSA(name=self.conn.name, isakmp=self.sa, initiator=self.initiator,
+                        protos=protos, local=self.sa.local, remote=self.sa.remote,
+                        local_sel=self.local_sel, remote_sel=self.remote_sel,
+                        created=now, message_id=self.mid,
+                        suite_name=self.chosen.suite_name, pfs_group=self.chosen.group)
+        return ipsec
+
+
+def _peer_spis(props: list[_core.Proposal]) -> dict[int, bytes]:
+    out = {}
+    for prop in props:
+        if len(prop.spi) != 4:
+            raise ExchangeFailed(f"SPI of {len(prop.spi)} bytes for "
+                                 f"{name_of(ProtocolId, prop.protocol_id)}",
+                                 NotifyType.INVALID_SPI)
+        out[prop.protocol_id] = prop.spi
+    return out
+
+
+def _nonce(msg: InMessage) -> bytes:
+    n = msg.one(_core.Nonce, "NONCE").data
+    if not 8 <= len(n) <= 256:
+        raise ExchangeFailed(f"nonce of {len(n)} bytes (must be 8-256)",
+                             NotifyType.PAYLOAD_MALFORMED)
+    return n
+
+
+__all__ = ["QuickMode", "keymat_length", "base_encap_mode"]

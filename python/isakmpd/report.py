@@ -1,0 +1,99 @@
+"""The SA report of the FIFO ``S`` command, in isakmpd's layout."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .constants import (AuthAlg, EncAlg, EspTransform, ExchangeType, HashAlg,
+                        ProtocolId, name_of)
+from .exchange.ids import describe
+from .sa import IpsecProto, IpsecSA, IsakmpSA, is_udp_encap
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+_ESP_NAMES = {EspTransform.TDES: "3DES", EspTransform.CAST: "Cast-128",
+              EspTransform.BLOWFISH: "Blowfish", EspTransform.AES: "AES (CBC)",
+              EspTransform.AES_CTR: "AES (CTR)", EspTransform.AES_GCM_16: "AES (GCM)",
+              EspTransform.AES_GMAC: "AES (GMAC)", EspTransform.NULL: "NULL"}
+_AUTH_NAMES = {AuthAlg.HMAC_MD5: "HMAC-MD5", AuthAlg.HMAC_SHA: "HMAC-SHA1",
+               AuthAlg.HMAC_RIPEMD: "HMAC-RIPEMD-160", AuthAlg.HMAC_SHA2_256: "HMAC-SHA2-256",
+               AuthAlg.HMAC_SHA2_384: "HMAC-SHA2-384", AuthAlg.HMAC_SHA2_512: "HMAC-SHA2-512"}
+_IKE_ENC = {EncAlg.TDES_CBC: "3DES", EncAlg.AES_CBC: "AES", EncAlg.BLOWFISH_CBC: "Blowfish",
+            EncAlg.CAST_CBC: "Cast-128"}
+
+FLAG_READY = 0x01
+
+
+def _timeouts(now: float, created: float | None, life: int) -> list[str]:
+    if not life or created is None:
+        return []
+    hard = max(0, int(created + life - now))
+    return [f"Lifetime: {life} seconds", f"Hard timeout in {hard} seconds"]
+
+
+def isakmp_lines(sa: IsakmpSA, now: float) -> list[str]:
+    role = "Initiator" if sa.initiator else "Responder"
+    lines = [f"SA name: {sa.peer_name} (Phase 1/{role})",
+             f"src: {sa.local[0]} dst: {sa.remote[0]}"]
+    p = sa.params
+    if p is not None:
+        lines += _timeouts(now, sa.established_at, p.life_seconds)
+    flags = FLAG_READY if sa.established else 0
+    lines.append(f"Flags 0x{flags:08x}")
+    lines.append(f"icookie {sa.icookie.hex()} rcookie {sa.rcookie.hex()}")
+    lines.append(f"Exchange type: {name_of(ExchangeType, sa.exchange_type)}, "
+                 f"state: {sa.state}")
+    if p is not None:
+        lines.append(f"Encryption algorithm: {_IKE_ENC.get(p.enc_alg, str(p.enc_alg))}"
+                     f" ({p.key_len * 8} bits), hash: {name_of(HashAlg, p.hash_alg)}, "
+                     f"group: {p.group}")
+    if sa.id_remote:
+        lines.append(f"Remote ID: {describe(sa.id_remote_type, sa.id_remote[4:])}")
+    if sa.natt.natd_type:
+        n = sa.natt
+        lines.append(f"NAT-T: {n.version}, local {'behind' if n.local_behind_nat else 'not behind'}"
+                     f" NAT, peer {'behind' if n.peer_behind_nat else 'not behind'} NAT"
+                     f"{', port ' + str(sa.local[1]) if n.floated else ''}")
+    return lines
+
+
+def _proto_lines(p: IpsecProto, idx: int) -> list[str]:
+    out = [f"SPI {idx}: {p.spi_out.hex()} (out) {p.spi_in.hex()} (in)",
+           f"Transform: IPsec {name_of(ProtocolId, p.protocol_id).removeprefix('IPSEC_')}"]
+    if p.protocol_id == ProtocolId.IPSEC_ESP:
+        out.append(f"Encryption algorithm: {_ESP_NAMES.get(p.transform_id, str(p.transform_id))}")
+        if p.key_bits:
+            out.append(f"Encryption key length: {p.key_bits // 8}")
+    if p.auth_alg is not None:
+        out.append(f"Authentication algorithm: {_AUTH_NAMES.get(p.auth_alg, str(p.auth_alg))}")
+    mode = "tunnel" if p.mode == 1 else "transport"
+    out.append(f"Encapsulation: {mode}{' (UDP)' if is_udp_encap(p.encap_mode) else ''}")
+    return out
+
+
+def ipsec_lines(sa: IpsecSA, now: float) -> list[str]:
+    role = "Initiator" if sa.initiator else "Responder"
+    lines = [f"SA name: {sa.name} (Phase 2/{role})",
+             f"src: {sa.local[0]} dst: {sa.remote[0]}"]
+    lines += _timeouts(now, sa.established_at, sa.life_seconds)
+    lines.append(f"Flags 0x{FLAG_READY if sa.state == 'installed' else 0:08x}")
+    lines.append(f"phase 1 icookie {sa.isakmp.icookie.hex()} "
+                 f"rcookie {sa.isakmp.rcookie.hex()}")
+    lines.append(f"Local ID: {sa.local_sel}, Remote ID: {sa.remote_sel}")
+    if sa.pfs_group:
+        lines.append(f"PFS group: {sa.pfs_group}")
+    for i, p in enumerate(sa.protos):
+        lines += _proto_lines(p, i)
+    if sa.kernel_error:
+        lines.append(f"Kernel: not installed ({sa.kernel_error})")
+    return lines
+
+
+def sa_report(engine: "Engine", now: float) -> str:
+    blocks = []
+    for sa in engine.table.isakmp_sas():
+        blocks.append("\n".join(isakmp_lines(sa, now)))
+    for s in engine.table.ipsec_sas():
+        blocks.append("\n".join(ipsec_lines(s, now)))
+    return "\n\n".join(blocks) + ("\n" if blocks else "")

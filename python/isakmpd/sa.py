@@ -1,0 +1,329 @@
+"""Security associations: the ISAKMP SA of phase 1 and the IPsec SAs of
+phase 2, and the tables that find them by cookies, SPI and name.
+
+These are records; the exchanges fill them in and the engine keeps them.
+Lookups by cookie pair, by SPI and by message ID are dictionary lookups, so
+they stay O(1) however many SAs there are.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator
+
+from .constants import EncapMode, ProtocolId
+
+if TYPE_CHECKING:
+    from . import _core
+
+Addr = tuple[str, int]
+ZERO_COOKIE = b"\0" * 8
+
+
+@dataclass
+class NattState:
+    """What NAT-T (RFC 3947 and drafts) found for one ISAKMP SA."""
+
+    #: payload type of NAT-D in use (20 for RFC 3947, 130 for the drafts), 0 = none
+    natd_type: int = 0
+    #: which vendor ID both sides announced ("rfc", "draft-03", "draft-02")
+    version: str = ""
+    local_behind_nat: bool = False
+    peer_behind_nat: bool = False
+    #: moved to port 4500 (with the non-ESP marker)
+    floated: bool = False
+
+    @property
+    def nat_detected(self) -> bool:
+        return self.local_behind_nat or self.peer_behind_nat
+
+    def encap_mode(self, mode: int) -> int:
+        """The ENCAPSULATION_MODE value to send for TUNNEL/TRANSPORT ``mode``."""
+        if not self.nat_detected:
+            return mode
+        rfc = self.natd_type == 20
+        if mode == EncapMode.TUNNEL:
+            return EncapMode.UDP_ENCAP_TUNNEL if rfc else EncapMode.UDP_ENCAP_TUNNEL_DRAFT
+        if mode == EncapMode.TRANSPORT:
+            return (EncapMode.UDP_ENCAP_TRANSPORT if rfc
+                    else EncapMode.UDP_ENCAP_TRANSPORT_DRAFT)
+        return mode
+
+
+def base_encap_mode(mode: int) -> int:
+    """TUNNEL or TRANSPORT for any of the UDP-encapsulated variants."""
+    if mode in (EncapMode.UDP_ENCAP_TUNNEL, EncapMode.UDP_ENCAP_TUNNEL_DRAFT):
+        return EncapMode.TUNNEL
+    if mode in (EncapMode.UDP_ENCAP_TRANSPORT, EncapMode.UDP_ENCAP_TRANSPORT_DRAFT):
+        return EncapMode.TRANSPORT
+    return mode
+
+
+def is_udp_encap(mode: int) -> bool:
+    return base_encap_mode(mode) != mode
+
+
+@dataclass
+class Phase1Params:
+    """The phase-1 transform both sides agreed on."""
+
+    enc_alg: int
+    key_len: int  # bytes
+    hash_alg: int
+    auth_method: int
+    group: int
+    life_seconds: int = 0
+    life_kbytes: int = 0
+    prf: int | None = None
+    transform_name: str = ""
+
+
+@dataclass
+class IsakmpSA:
+    icookie: bytes
+    rcookie: bytes
+    initiator: bool
+    local: Addr
+    remote: Addr
+    peer_name: str
+    exchange_type: int
+    created: float
+    state: str = "negotiating"  # negotiating | established | dead
+    params: Phase1Params | None = None
+    keys: "_core.Phase1Keys | None" = None
+    cipher: "_core.IkeCipher | None" = None
+    natt: NattState = field(default_factory=NattState)
+    #: bodies of the ID payloads (IDii_b / IDir_b as seen from our side)
+    id_local: bytes = b""
+    id_remote: bytes = b""
+    id_remote_type: int = 0
+    established_at: float | None = None
+    expires_at: float | None = None
+    #: connection names waiting for this SA to do their phase 2
+    pending: list[str] = field(default_factory=list)
+    #: message IDs of phase-2 and INFO exchanges seen on this SA
+    message_ids: set[int] = field(default_factory=set)
+    #: the peer announced DPD (RFC 3706)
+    peer_dpd: bool = False
+    flags: int = 0
+    #: exchanges on this SA by message ID (0 = the phase-1 exchange)
+    exchanges: dict = field(default_factory=dict)
+    #: the peer's phase-1 vendor IDs
+    peer_vids: list[bytes] = field(default_factory=list)
+
+    @property
+    def cookies(self) -> bytes:
+        return self.icookie + self.rcookie
+
+    @property
+    def established(self) -> bool:
+        return self.state == "established"
+
+    def label(self) -> str:
+        """The cookie pair as isakmpd prints it."""
+        return f"{self.icookie.hex()} {self.rcookie.hex()}"
+
+
+@dataclass
+class Selector:
+    """One side of a flow: a network (or host) with protocol and port."""
+
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    protocol: int = 0
+    port: int = 0
+
+    def __str__(self) -> str:
+        s = str(self.network)
+        if self.protocol:
+            s += f" proto {self.protocol}"
+        if self.port:
+            s += f" port {self.port}"
+        return s
+
+
+@dataclass
+class IpsecProto:
+    """One protocol (ESP, AH or IPCOMP) of an IPsec SA bundle."""
+
+    protocol_id: int
+    spi_in: bytes  # the SPI we chose: peer → us
+    spi_out: bytes = b""  # the SPI the peer chose: us → peer
+    transform_id: int = 0
+    encap_mode: int = EncapMode.TUNNEL  # as negotiated (may be a UDP_ENCAP_* value)
+    auth_alg: int | None = None
+    key_bits: int | None = None
+    key_rounds: int | None = None
+    group: int | None = None
+    life_seconds: int = 0
+    life_kbytes: int = 0
+    replay_window: int = 16
+    keymat_in: bytes = b""
+    keymat_out: bytes = b""
+
+    @property
+    def ip_proto(self) -> int:
+        return {ProtocolId.IPSEC_ESP: 50, ProtocolId.IPSEC_AH: 51,
+                ProtocolId.IPCOMP: 108}[ProtocolId(self.protocol_id)]
+
+    @property
+    def mode(self) -> int:
+        return base_encap_mode(self.encap_mode)
+
+
+@dataclass
+class IpsecSA:
+    """An IPsec SA bundle negotiated by one Quick Mode."""
+
+    name: str  # the connection's name
+    isakmp: IsakmpSA
+    initiator: bool
+    protos: list[IpsecProto]
+    local: Addr  # IKE endpoints when negotiated
+    remote: Addr
+    local_sel: Selector
+    remote_sel: Selector
+    created: float
+    message_id: int
+    suite_name: str = ""
+    pfs_group: int | None = None
+    state: str = "negotiating"  # negotiating | installed | dead
+    established_at: float | None = None
+    kernel_error: str = ""
+
+    @property
+    def life_seconds(self) -> int:
+        return min((p.life_seconds for p in self.protos if p.life_seconds), default=0)
+
+    @property
+    def life_kbytes(self) -> int:
+        return min((p.life_kbytes for p in self.protos if p.life_kbytes), default=0)
+
+    @property
+    def udp_encap(self) -> bool:
+        return any(is_udp_encap(p.encap_mode) for p in self.protos)
+
+
+class SATable:
+    """All SAs of the daemon, indexed for O(1) lookups."""
+
+    def __init__(self) -> None:
+        self._by_cookies: dict[bytes, IsakmpSA] = {}
+        #: initiator's phase-1 SAs waiting for the responder cookie
+        self._by_icookie: dict[bytes, IsakmpSA] = {}
+        #: responder's phase-1 SAs by initiator cookie, so that a repeated
+        #: first message (responder cookie still zero) finds its exchange
+        self._responding: dict[bytes, IsakmpSA] = {}
+        self._ipsec_by_spi: dict[tuple[int, bytes], IpsecSA] = {}
+        self._ipsec_by_name: dict[str, list[IpsecSA]] = {}
+
+    # ISAKMP SAs
+    def add_isakmp(self, sa: IsakmpSA) -> None:
+        if sa.rcookie == ZERO_COOKIE:
+            self._by_icookie[sa.icookie] = sa
+        else:
+            self._by_cookies[sa.cookies] = sa
+            if not sa.initiator:
+                self._responding[sa.icookie] = sa
+
+    def phase1_done(self, sa: IsakmpSA) -> None:
+        """Phase 1 is over: a zero responder cookie no longer finds ``sa``."""
+        if self._responding.get(sa.icookie) is sa:
+            del self._responding[sa.icookie]
+
+    def set_rcookie(self, sa: IsakmpSA, rcookie: bytes) -> None:
+        self._by_icookie.pop(sa.icookie, None)
+        sa.rcookie = rcookie
+        self._by_cookies[sa.cookies] = sa
+
+    def find_isakmp(self, icookie: bytes, rcookie: bytes) -> IsakmpSA | None:
+        sa = self._by_cookies.get(icookie + rcookie)
+        if sa is None and rcookie != ZERO_COOKIE:
+            # the responder's first reply to one of our own phase-1 exchanges
+            sa = self._by_icookie.get(icookie)
+            if sa is not None and not sa.initiator:
+                sa = None
+        if sa is None and rcookie == ZERO_COOKIE:
+            sa = self._by_icookie.get(icookie) or self._responding.get(icookie)
+        return sa
+
+    def remove_isakmp(self, sa: IsakmpSA) -> None:
+        if self._by_cookies.get(sa.cookies) is sa:
+            del self._by_cookies[sa.cookies]
+        if self._by_icookie.get(sa.icookie) is sa:
+            del self._by_icookie[sa.icookie]
+        self.phase1_done(sa)
+
+    def isakmp_sas(self) -> Iterator[IsakmpSA]:
+        yield from list(self._by_icookie.values())
+        yield from list(self._by_cookies.values())
+
+    def established_to(self, peer_name: str, remote_host: str) -> IsakmpSA | None:
+        """The newest established ISAKMP SA with a peer (by section or host)."""
+        best = None
+        for sa in self._by_cookies.values():
+            if not sa.established:
+                continue
+            if sa.peer_name.lower() == peer_name.lower() or sa.remote[0] == remote_host:
+                if best is None or sa.created > best.created:
+                    best = sa
+        return best
+
+    def negotiating_to(self, peer_name: str) -> IsakmpSA | None:
+        for sa in self.isakmp_sas():
+            if sa.state == "negotiating" and sa.initiator and (
+                    sa.peer_name.lower() == peer_name.lower()):
+                return sa
+        return None
+
+    # IPsec SAs
+    def add_ipsec(self, sa: IpsecSA) -> None:
+        for p in sa.protos:
+            self._ipsec_by_spi[(p.protocol_id, p.spi_in)] = sa
+            if p.spi_out:
+                self._ipsec_by_spi[(p.protocol_id, b"out" + p.spi_out)] = sa
+        self._ipsec_by_name.setdefault(sa.name.lower(), []).append(sa)
+
+    def index_outbound(self, sa: IpsecSA) -> None:
+        for p in sa.protos:
+            if p.spi_out:
+                self._ipsec_by_spi[(p.protocol_id, b"out" + p.spi_out)] = sa
+
+    def find_by_spi_in(self, protocol_id: int, spi: bytes) -> IpsecSA | None:
+        return self._ipsec_by_spi.get((protocol_id, spi))
+
+    def find_by_spi_out(self, protocol_id: int, spi: bytes) -> IpsecSA | None:
+        return self._ipsec_by_spi.get((protocol_id, b"out" + spi))
+
+    def remove_ipsec(self, sa: IpsecSA) -> None:
+        for p in sa.protos:
+            if self._ipsec_by_spi.get((p.protocol_id, p.spi_in)) is sa:
+                del self._ipsec_by_spi[(p.protocol_id, p.spi_in)]
+            key = (p.protocol_id, b"out" + p.spi_out)
+            if self._ipsec_by_spi.get(key) is sa:
+                del self._ipsec_by_spi[key]
+        lst = self._ipsec_by_name.get(sa.name.lower())
+        if lst is not None:
+            try:
+                lst.remove(sa)
+            except ValueError:
+                pass
+            if not lst:
+                del self._ipsec_by_name[sa.name.lower()]
+
+    def ipsec_by_name(self, name: str) -> list[IpsecSA]:
+        return list(self._ipsec_by_name.get(name.lower(), ()))
+
+    def ipsec_sas(self) -> list[IpsecSA]:
+        seen: dict[int, IpsecSA] = {}
+        for lst in self._ipsec_by_name.values():
+            for sa in lst:
+                seen[id(sa)] = sa
+        return list(seen.values())
+
+    def ipsec_of(self, isakmp: IsakmpSA) -> list[IpsecSA]:
+        return [s for s in self.ipsec_sas() if s.isakmp is isakmp]
+
+    def counts(self) -> tuple[int, int]:
+        return (len(self._by_cookies) + len(self._by_icookie),
+                len(self.ipsec_sas()))
