@@ -630,7 +630,10 @@ class Engine:
                     self._remove_isakmp(target)
             return
         for spi in d.spis:
-            ipsec = self.table.find_by_spi_out(d.protocol_id, spi)
+            # the peer names its inbound SPI (our outbound); some peers name
+            # ours when they refuse an SA they could not install
+            ipsec = (self.table.find_by_spi_out(d.protocol_id, spi)
+                     or self.table.find_by_spi_in(d.protocol_id, spi))
             if ipsec is not None and ipsec.remote[0] == peer:
                 _log.info("peer %s deleted IPsec SA %s (%s SPI %s)", peer, ipsec.name,
                           name_of(ProtocolId, d.protocol_id), spi.hex())

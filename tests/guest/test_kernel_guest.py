@@ -21,8 +21,9 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,6 +78,14 @@ class Suite:
     def sa(self, spi: int, src: str, dst: str, **kw: object) -> SaSpec:
         return SaSpec(50, spi, src, dst, enc=self.enc, auth=self.auth, aead=self.aead,
                       **kw)  # type: ignore[arg-type]
+
+    def flipped(self) -> "Suite":
+        """The same algorithms with other keys (the opposite direction's)."""
+        def turn(alg: Any) -> Any:
+            return None if alg is None else replace(alg, key=alg.key[::-1])
+
+        return replace(self, enc=turn(self.enc), auth=turn(self.auth),
+                       aead=turn(self.aead))
 
 
 def suite(name: str, transform: int, bits: int | None, auth: int | None,
@@ -170,13 +179,14 @@ def install_pair(p: Pair, s: Suite, version: int, mode: str = "tunnel",
     a, b = XfrmBackend(netns=p.a), XfrmBackend(netns=p.b)
     spi_ab = b.get_spi(50, a_out, b_out, reqid=2)
     spi_ba = a.get_spi(50, b_out, a_out, reqid=1)
-    for me, peer, here, there, spi_in, spi_out, reqid, be in (
-            (a_out, b_out, a_net, b_net, spi_ba, spi_ab, 1, a),
-            (b_out, a_out, b_net, a_net, spi_ab, spi_ba, 2, b)):
+    s_ab, s_ba = s, s.flipped()
+    for me, peer, here, there, spi_in, spi_out, reqid, be, s_out, s_in in (
+            (a_out, b_out, a_net, b_net, spi_ba, spi_ab, 1, a, s_ab, s_ba),
+            (b_out, a_out, b_net, a_net, spi_ab, spi_ba, 2, b, s_ba, s_ab)):
         udp = Encap(4500, 4500) if encap else None
-        be.add_sa(s.sa(spi_out, me, peer, mode=mode, reqid=reqid, encap=udp))
-        be.add_sa(s.sa(spi_in, peer, me, mode=mode, reqid=reqid, encap=udp,
-                       inbound=True))
+        be.add_sa(s_out.sa(spi_out, me, peer, mode=mode, reqid=reqid, encap=udp))
+        be.add_sa(s_in.sa(spi_in, peer, me, mode=mode, reqid=reqid, encap=udp,
+                          inbound=True))
         tsrc_out, tdst_out = (me, peer) if mode == "tunnel" else (None, None)
         tsrc_in, tdst_in = (peer, me) if mode == "tunnel" else (None, None)
         be.add_policy(PolicySpec(Selector.of(here, there), "out", templates=[
@@ -203,12 +213,15 @@ def record(tmp_path: Path, name: str, pcaps: list[Path], s: Suite, t: Tunnel,
            version: int, expect: int) -> None:
     """Keys for the host's tshark check (tests/test_vm.py)."""
     a_out, b_out = OUTER[version]
-    key = (s.aead or s.enc)
-    assert key is not None
-    sas = [{"family": f"IPv{version}", "src": src, "dst": dst, "spi": f"{spi:#010x}",
-            "enc": s.wireshark[0], "enc_key": key.key.hex(), "auth": s.wireshark[1],
-            "auth_key": s.auth.key.hex() if s.auth else ""}
-           for src, dst, spi in ((a_out, b_out, t.spi_ab), (b_out, a_out, t.spi_ba))]
+    sas = []
+    for src, dst, spi, keys in ((a_out, b_out, t.spi_ab, s),
+                                (b_out, a_out, t.spi_ba, s.flipped())):
+        cipher = keys.aead or keys.enc
+        assert cipher is not None
+        sas.append({"family": f"IPv{version}", "src": src, "dst": dst,
+                    "spi": f"{spi:#010x}", "enc": s.wireshark[0],
+                    "enc_key": cipher.key.hex(), "auth": s.wireshark[1],
+                    "auth_key": keys.auth.key.hex() if keys.auth else ""})
     info = {"pcaps": [p.name for p in pcaps], "sas": sas, "icmp": expect}
     (out_dir(tmp_path) / f"{name}.json").write_text(json.dumps(info, indent=1))
 

@@ -18,6 +18,7 @@ kernel's XFRM SAD (real ESP, e.g. inside the qemu VM).
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -197,12 +198,15 @@ swanctl {{
             raise LabError(f"{self.name} already running")
         self._prepare()
         self.vici.unlink(missing_ok=True)
-        inner = unconfined(["env", f"STRONGSWAN_CONF={self.conf_path}", CHARON])
+        # charon must be the very next exec after unconfined()'s request, so
+        # STRONGSWAN_CONF comes through the environment, not env(1)
+        inner = unconfined([CHARON])
         script = 'mount --bind "$1" /run && shift && exec "$@"'
         argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", script]
         argv += ["sh", str(self.run_dir), *inner]
         with open(self.out_path, "wb") as out:
-            self.proc = popen(self.ns, argv, stdout=out, stderr=out)
+            env = {**os.environ, "STRONGSWAN_CONF": str(self.conf_path)}
+            self.proc = popen(self.ns, argv, stdout=out, stderr=out, env=env)
         proc = self.proc
 
         def died() -> str | None:

@@ -112,7 +112,9 @@ def unconfined(argv: list[str]) -> list[str]:
     Debian ships enforcing profiles for charon, swanctl and tcpdump that only
     allow their default paths (``/etc/strongswan.conf``, ``/run/charon.vici``);
     the lab keeps everything in temporary folders, so its tools ask the kernel
-    for an unconfined exec. Without AppArmor this is ``argv`` unchanged.
+    for an unconfined exec. The request holds for the next exec only, so
+    ``argv[0]`` must be the confined program itself (not env(1) or a shell).
+    Without AppArmor this is ``argv`` unchanged.
     """
     if not apparmor_enabled():
         return argv

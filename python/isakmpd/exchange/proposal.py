@@ -21,7 +21,8 @@ from .. import _core, log
 from ..constants import (KEY_IKE, SUPPORTED_GROUPS, AuthAlg, AuthMethod, Doi, EncAlg,
                          EncapMode, HashAlg, IkeAttr, IpsecAttr, LifeType, NotifyType,
                          ProtocolId, Situation)
-from ..errors import MessageError
+from ..errors import CryptoError, MessageError
+from ..kernel import algs
 from ..log import Cls
 from ..sa import NattState, Phase1Params, base_encap_mode, is_udp_encap
 from .base import ExchangeFailed
@@ -335,9 +336,24 @@ def _ipsec_match(xf: _core.Transform, spec: "IpsecTransformSpec", protocol_id: i
             return None
     elif not spec.key_length.accepts(bits):
         return None
-    if not _lifes_acceptable(lifes, spec.lifes):
+    if not getattr(spec, "life_any", False) and not _lifes_acceptable(lifes, spec.lifes):
+        return None
+    if not _kernel_can(protocol_id, xf.transform_id, bits, spec.auth_alg):
         return None
     return _lifetimes(lifes)
+
+
+def _kernel_can(protocol_id: int, transform_id: int, bits: int | None,
+                auth_alg: int | None) -> bool:
+    """Whether we can key this transform at all (known algorithm and size)."""
+    try:
+        if protocol_id == ProtocolId.IPSEC_ESP:
+            algs.esp_keymat_lengths(transform_id, bits, auth_alg)
+        elif protocol_id == ProtocolId.IPSEC_AH:
+            algs.ah_keymat_length(transform_id, auth_alg)
+    except (CryptoError, ValueError, KeyError):
+        return False
+    return True
 
 
 def select_phase2(peer_sa: _core.SA, suites: Sequence["SuiteSpec"], natt: NattState
