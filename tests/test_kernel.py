@@ -15,9 +15,6 @@ import subprocess
 import time
 
 import pytest
-from test_kernel_netns import A4, A6, B4, B6, Pair, blocks, in_ns, ip, ns, pair
-from test_kernel_netns import write_sysctl
-
 from isakmpd.errors import KernelError, KernelLacksESP
 from isakmpd.kernel import (
     AcquireEvent,
@@ -31,6 +28,18 @@ from isakmpd.kernel import (
 )
 from isakmpd.kernel.netns import enter_netns
 from isakmpd.kernel.xfrm import XfrmBackend
+from test_kernel_netns import (
+    A4,
+    A6,
+    B4,
+    B6,
+    Pair,
+    blocks,
+    ip,
+    ns,
+    pair,
+    write_sysctl,
+)
 
 __all__ = ["ns", "pair"]  # fixtures
 pytestmark = pytest.mark.netns
@@ -43,15 +52,36 @@ FAMILIES = {
 
 def kernel_has_esp(ns: str) -> bool:
     done = subprocess.run(
-        ["ip", "-n", ns, "xfrm", "state", "add", "src", "192.0.2.9", "dst", "192.0.2.10",
-         "proto", "esp", "spi", "0x999", "enc", "cbc(aes)", "0x" + "00" * 16],
-        capture_output=True, text=True, timeout=30)
+        [
+            "ip",
+            "-n",
+            ns,
+            "xfrm",
+            "state",
+            "add",
+            "src",
+            "192.0.2.9",
+            "dst",
+            "192.0.2.10",
+            "proto",
+            "esp",
+            "spi",
+            "0x999",
+            "enc",
+            "cbc(aes)",
+            "0x" + "00" * 16,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     if done.returncode == 0:
         ip("xfrm", "state", "flush", ns=ns)
     return done.returncode == 0
 
 
 # ---- policies -------------------------------------------------------------
+
 
 @pytest.mark.parametrize("version", [4, 6])
 @pytest.mark.parametrize("direction", ["in", "out", "fwd"])
@@ -61,15 +91,20 @@ def test_policy_add_list_delete(ns: str, version: int, direction: str) -> None:
         sel, tsrc, tdst = Selector.of(lnet, rnet, proto=17, dport=53), local, peer
     else:
         sel, tsrc, tdst = Selector.of(rnet, lnet, proto=17, sport=53), peer, local
-    policy = PolicySpec(sel, direction, priority=1234,
-                        templates=[Template(50, "tunnel", tsrc, tdst, reqid=77)])
+    policy = PolicySpec(
+        sel,
+        direction,
+        priority=1234,
+        templates=[Template(50, "tunnel", tsrc, tdst, reqid=77)],
+    )
     with XfrmBackend(netns=ns) as backend:
         backend.add_policy(policy)
         assert backend.list_policies() == [policy]
         text = ip("xfrm", "policy", ns=ns)
         [entry] = blocks(text)
-        assert entry.startswith(f"src {sel.src}/{sel.src_prefix} dst {sel.dst}/"
-                                f"{sel.dst_prefix} proto udp")
+        assert entry.startswith(
+            f"src {sel.src}/{sel.src_prefix} dst {sel.dst}/{sel.dst_prefix} proto udp"
+        )
         assert ("dport 53" if direction == "out" else "sport 53") in entry
         assert f"dir {direction} priority 1234" in entry
         assert f"tmpl src {tsrc} dst {tdst}" in entry
@@ -94,8 +129,9 @@ def test_policy_actions_and_transport_templates(ns: str) -> None:
     host = Selector.of(f"{A4}/32", f"{B4}/32")
     policies = [
         PolicySpec(host, "out", templates=[(51, "transport"), (50, "transport")]),
-        PolicySpec(Selector.of("0.0.0.0/0", "198.51.100.0/24"), "out", "block",
-                   priority=5),
+        PolicySpec(
+            Selector.of("0.0.0.0/0", "198.51.100.0/24"), "out", "block", priority=5
+        ),
         PolicySpec(Selector.of("::/0", "2001:db8:9::/48", proto=58), "in", "allow"),
     ]
     with XfrmBackend(netns=ns) as backend:
@@ -123,10 +159,13 @@ def test_delete_missing_policy_names_request(ns: str) -> None:
 
 # ---- SPIs and SAs ---------------------------------------------------------
 
+
 def test_allocspi_in_range_and_larval_sa_listed(ns: str) -> None:
     with XfrmBackend(netns=ns) as backend:
-        spis = [backend.get_spi(50, B4, A4, spi_min=0x1000, spi_max=0x1FFF)
-                for _ in range(5)]
+        spis = [
+            backend.get_spi(50, B4, A4, spi_min=0x1000, spi_max=0x1FFF)
+            for _ in range(5)
+        ]
         spi6 = backend.get_spi(50, B6, A6)
         cpi = backend.get_spi(108, B4, A4)
         assert len(set(spis)) == 5
@@ -139,8 +178,9 @@ def test_allocspi_in_range_and_larval_sa_listed(ns: str) -> None:
             [entry] = [s for s in states if f"spi {spi:#010x}" in s]
             assert entry.startswith(f"src {B4} dst {A4}")
             assert "proto esp" in entry
-        assert any(f"src {B6} dst {A6}" in s and f"spi {spi6:#010x}" in s
-                   for s in states)
+        assert any(
+            f"src {B6} dst {A6}" in s and f"spi {spi6:#010x}" in s for s in states
+        )
         assert any(f"proto comp spi {cpi:#010x}" in s for s in states)
         records = {r.spi: r for r in backend.list_sas()}
         assert set(records) == set(spis) | {spi6, cpi}
@@ -166,8 +206,14 @@ def test_allocspi_bad_arguments(ns: str) -> None:
 
 def _esp_sa(**kw: object) -> SaSpec:
     base: dict[str, object] = dict(
-        proto=50, spi=0x4242, src=A4, dst=B4, enc=Algo("cbc(aes)", bytes(16)),
-        auth=AuthAlgo("hmac(sha1)", bytes(20), 96), reqid=9)
+        proto=50,
+        spi=0x4242,
+        src=A4,
+        dst=B4,
+        enc=Algo("cbc(aes)", bytes(16)),
+        auth=AuthAlgo("hmac(sha1)", bytes(20), 96),
+        reqid=9,
+    )
     base.update(kw)
     return SaSpec(**base)  # type: ignore[arg-type]
 
@@ -188,20 +234,25 @@ def test_add_sa_without_esp_support_is_reported(ns: str) -> None:
         with pytest.raises(KernelLacksESP, match="no ESP support"):
             backend.add_sa(_esp_sa(spi=spi, src=B4, dst=A4, inbound=True))
         with pytest.raises(KernelLacksESP, match="no AH support"):
-            backend.add_sa(SaSpec(51, 0x77, A4, B4, auth=AuthAlgo("hmac(sha1)",
-                                                                   bytes(20))))
+            backend.add_sa(
+                SaSpec(51, 0x77, A4, B4, auth=AuthAlgo("hmac(sha1)", bytes(20)))
+            )
         # the backend is still usable, the larval SA untouched
         assert [r.spi for r in backend.list_sas()] == [spi]
 
 
 # ---- events ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize("version", [4, 6])
 def test_acquire_event(pair: Pair, version: int) -> None:
     local, peer = (A4, B4) if version == 4 else (A6, B6)
     bits = 32 if version == 4 else 128
-    policy = PolicySpec(Selector.of(f"{local}/{bits}", f"{peer}/{bits}", proto=17),
-                        "out", templates=[Template(50, "tunnel", local, peer, 42)])
+    policy = PolicySpec(
+        Selector.of(f"{local}/{bits}", f"{peer}/{bits}", proto=17),
+        "out",
+        templates=[Template(50, "tunnel", local, peer, 42)],
+    )
     with XfrmBackend(netns=pair.a) as backend:
         backend.add_policy(policy)
         events = backend.events()
@@ -246,6 +297,7 @@ def test_expire_of_larval_sa(ns: str) -> None:
 
 
 # ---- per-socket bypass ----------------------------------------------------
+
 
 @pytest.mark.parametrize("version", [4, 6])
 def test_bypass_socket_passes_blocking_policies(pair: Pair, version: int) -> None:
@@ -295,8 +347,9 @@ def test_bypass_socket_refuses_other_families(ns: str) -> None:
 def test_flush_removes_everything(ns: str) -> None:
     with XfrmBackend(netns=ns) as backend:
         backend.get_spi(50, B4, A4)
-        backend.add_policy(PolicySpec(Selector.of("10.0.0.0/8", "10.0.0.0/8"), "fwd",
-                                      "allow"))
+        backend.add_policy(
+            PolicySpec(Selector.of("10.0.0.0/8", "10.0.0.0/8"), "fwd", "allow")
+        )
         backend.flush()
         assert backend.list_sas() == [] and backend.list_policies() == []
     assert ip("xfrm", "state", ns=ns).strip() == ""

@@ -44,11 +44,17 @@ def ip(*args: str, ns: str | None = None, check: bool = True) -> str:
     return done.stdout
 
 
-def in_ns(ns: str, *cmd: str, timeout: float = 30, check: bool = False
-          ) -> subprocess.CompletedProcess[str]:
+def in_ns(
+    ns: str, *cmd: str, timeout: float = 30, check: bool = False
+) -> subprocess.CompletedProcess[str]:
     """Run a command inside namespace ``ns``."""
-    return subprocess.run(["ip", "netns", "exec", ns, *cmd], capture_output=True,
-                          text=True, timeout=timeout, check=check)
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *cmd],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
 
 
 def blocks(text: str) -> list[str]:

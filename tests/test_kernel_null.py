@@ -8,7 +8,6 @@ import random
 import socket
 
 import pytest
-
 from isakmpd.errors import KernelError
 from isakmpd.kernel import Algo, AuthAlgo, Encap, PolicySpec, SaSpec, Selector
 from isakmpd.kernel.null import MAX_DRAWS, NullBackend
@@ -51,7 +50,9 @@ def test_no_duplicate_spis_even_if_the_draw_repeats() -> None:
 
 def test_spi_range_and_bad_input() -> None:
     b = seeded(1)
-    spis = {b.get_spi(50, "::1", "::2", spi_min=0x200, spi_max=0x20F) for _ in range(16)}
+    spis = {
+        b.get_spi(50, "::1", "::2", spi_min=0x200, spi_max=0x20F) for _ in range(16)
+    }
     assert spis == set(range(0x200, 0x210))  # every SPI of the range, once
     with pytest.raises(KernelError):
         b.get_spi(50, "::1", "::2", spi_min=0x200, spi_max=0x20F)
@@ -66,11 +67,20 @@ def test_records_sas_and_policies() -> None:
     spi = b.get_spi(50, "192.0.2.2", "192.0.2.1")
     [larval] = b.list_sas()
     assert larval.larval and larval.spi == spi and larval.dst == "192.0.2.1"
-    inbound = SaSpec(50, spi, "192.0.2.2", "192.0.2.1", inbound=True, reqid=4,
-                     enc=Algo("cbc(aes)", bytes(16)),
-                     auth=AuthAlgo("hmac(sha1)", bytes(20)), encap=Encap(4500, 4500))
-    outbound = SaSpec(50, 0x999, "192.0.2.1", "192.0.2.2",
-                      enc=Algo("cbc(aes)", bytes(16)))
+    inbound = SaSpec(
+        50,
+        spi,
+        "192.0.2.2",
+        "192.0.2.1",
+        inbound=True,
+        reqid=4,
+        enc=Algo("cbc(aes)", bytes(16)),
+        auth=AuthAlgo("hmac(sha1)", bytes(20)),
+        encap=Encap(4500, 4500),
+    )
+    outbound = SaSpec(
+        50, 0x999, "192.0.2.1", "192.0.2.2", enc=Algo("cbc(aes)", bytes(16))
+    )
     b.add_sa(inbound)
     b.add_sa(outbound)
     records = {r.spi: r for r in b.list_sas()}
@@ -80,8 +90,11 @@ def test_records_sas_and_policies() -> None:
     with pytest.raises(KernelError) as info:
         b.add_sa(outbound)
     assert info.value.errno == errno.EEXIST
-    policy = PolicySpec(Selector.of("10.0.0.0/8", "10.1.0.0/16"), "out",
-                        templates=[(50, "tunnel", "192.0.2.1", "192.0.2.2")])
+    policy = PolicySpec(
+        Selector.of("10.0.0.0/8", "10.1.0.0/16"),
+        "out",
+        templates=[(50, "tunnel", "192.0.2.1", "192.0.2.2")],
+    )
     b.add_policy(policy)
     b.add_policy(policy)
     assert b.list_policies() == [policy]

@@ -12,7 +12,6 @@ import struct
 from collections.abc import Callable
 
 import pytest
-
 from isakmpd.errors import KernelError
 from isakmpd.kernel import (
     AcquireEvent,
@@ -88,7 +87,7 @@ def sa_reply(seq: int, spi: int, size: int = 224) -> bytes:
     info["family"] = socket.AF_INET
     info["header"] = {"type": m.XFRM_MSG_NEWSA, "sequence_number": seq}
     info.encode()
-    raw = bytes(info.data)[:16 + size]
+    raw = bytes(info.data)[: 16 + size]
     return struct.pack("=I", len(raw)) + raw[4:]
 
 
@@ -102,8 +101,9 @@ def test_error_reply_names_request_and_errno() -> None:
 
 
 def test_error_reply_keeps_the_kernels_explanation() -> None:
-    b, _ = backend(lambda seq: [ack(seq, errno.ENOSYS, "Requested CRYPT algorithm "
-                                                      "not found")])
+    b, _ = backend(
+        lambda seq: [ack(seq, errno.ENOSYS, "Requested CRYPT algorithm not found")]
+    )
     sa = SaSpec(50, 0x99, "192.0.2.1", "192.0.2.2", enc=Algo("cbc(nothing)", b"k"))
     with pytest.raises(KernelError) as info:
         b.add_sa(sa)
@@ -112,9 +112,9 @@ def test_error_reply_keeps_the_kernels_explanation() -> None:
 
 
 def test_stale_and_foreign_replies_are_ignored() -> None:
-    b, fake = backend(lambda seq: [ack(seq - 1, errno.EPERM),
-                                   sa_reply(seq + 5, 0x999),
-                                   ack(seq)])
+    b, fake = backend(
+        lambda seq: [ack(seq - 1, errno.EPERM), sa_reply(seq + 5, 0x999), ack(seq)]
+    )
     b.delete_sa(50, 0x1234, "192.0.2.1")  # only its own ack counts
     assert len(fake.sent) == 1
     other, _ = backend(lambda seq: [ack(seq, errno.EPERM)], sender=4242)
@@ -123,12 +123,17 @@ def test_stale_and_foreign_replies_are_ignored() -> None:
     assert info.value.errno == errno.ETIMEDOUT
 
 
-@pytest.mark.parametrize("junk", [
-    pytest.param(lambda seq: [b"\x01\x02\x03"], id="short"),
-    pytest.param(lambda seq: [struct.pack("=IHHII", 4000, 0x10, 0, seq, 0)],
-                 id="length-beyond-datagram"),
-    pytest.param(lambda seq: [], id="silence"),
-])
+@pytest.mark.parametrize(
+    "junk",
+    [
+        pytest.param(lambda seq: [b"\x01\x02\x03"], id="short"),
+        pytest.param(
+            lambda seq: [struct.pack("=IHHII", 4000, 0x10, 0, seq, 0)],
+            id="length-beyond-datagram",
+        ),
+        pytest.param(lambda seq: [], id="silence"),
+    ],
+)
 def test_garbage_or_silence_times_out_cleanly(junk: Script) -> None:
     b, _ = backend(junk)
     with pytest.raises(KernelError) as info:
@@ -168,7 +173,7 @@ def test_oversized_datagram() -> None:
 def test_dump_skips_records_it_cannot_read() -> None:
     def script(seq: int) -> list[bytes]:
         bad = sa_reply(seq, 0x777)
-        bad = bad[:16 + 212] + struct.pack("=H", 99) + bad[16 + 214:]  # .family
+        bad = bad[: 16 + 212] + struct.pack("=H", 99) + bad[16 + 214 :]  # .family
         return [sa_reply(seq, 0x555) + bad, nlmsg(NLMSG_DONE, seq, bytes(4))]
 
     b, _ = backend(script)
@@ -177,9 +182,13 @@ def test_dump_skips_records_it_cannot_read() -> None:
 
 def acquire_bytes() -> bytes:
     msg = m.xfrm_user_acquire()
-    sel = {"daddr": socket.inet_aton("192.0.2.2") + bytes(12),
-           "saddr": socket.inet_aton("192.0.2.1") + bytes(12),
-           "family": socket.AF_INET, "prefixlen_d": 32, "prefixlen_s": 32}
+    sel = {
+        "daddr": socket.inet_aton("192.0.2.2") + bytes(12),
+        "saddr": socket.inet_aton("192.0.2.1") + bytes(12),
+        "family": socket.AF_INET,
+        "prefixlen_d": 32,
+        "prefixlen_s": 32,
+    }
     msg["id"] = {"daddr": sel["daddr"], "proto": 50}
     msg["saddr"] = sel["saddr"]
     msg["sel"] = sel
@@ -194,7 +203,11 @@ def test_decode_events_reads_a_well_formed_acquire() -> None:
     [event] = decode_events(acquire_bytes())
     assert isinstance(event, AcquireEvent)
     assert (event.src, event.dst, event.seq, event.policy_index) == (
-        "192.0.2.1", "192.0.2.2", 77, 9)
+        "192.0.2.1",
+        "192.0.2.2",
+        77,
+        9,
+    )
 
 
 @pytest.mark.parametrize("cut", [16, 40, 200, 295])
@@ -218,21 +231,36 @@ def test_decode_events_ignores_other_messages_and_bad_families() -> None:
 
 
 def test_dump_reads_algorithms_encap_and_selector() -> None:
-    sa = SaSpec(50, 0x6789, "2001:db8::2", "2001:db8::1", mode="transport", reqid=12,
-                enc=Algo("cbc(aes)", bytes(16)),
-                auth=AuthAlgo("hmac(sha256)", bytes(32), 128),
-                encap=Encap(4501, 4500, "2001:db8::99"))
+    sa = SaSpec(
+        50,
+        0x6789,
+        "2001:db8::2",
+        "2001:db8::1",
+        mode="transport",
+        reqid=12,
+        enc=Algo("cbc(aes)", bytes(16)),
+        auth=AuthAlgo("hmac(sha256)", bytes(32), 128),
+        encap=Encap(4501, 4500, "2001:db8::99"),
+    )
     ipcomp = SaSpec(108, 0x345, "192.0.2.1", "192.0.2.2", comp=Algo("deflate"))
-    gcm = SaSpec(50, 0x777, "192.0.2.1", "192.0.2.2",
-                 aead=AeadAlgo("rfc4106(gcm(aes))", bytes(20), 128))
+    gcm = SaSpec(
+        50,
+        0x777,
+        "192.0.2.1",
+        "192.0.2.2",
+        aead=AeadAlgo("rfc4106(gcm(aes))", bytes(20), 128),
+    )
 
     def script(seq: int) -> list[bytes]:
         out = b""
         for spec in (sa, ipcomp, gcm):
             info, attrs = conv.sa_fields(spec)
             msg = XfrmBackend._sa_msg(info, attrs)
-            msg["header"] = {"type": m.XFRM_MSG_NEWSA, "sequence_number": seq,
-                             "flags": 2}  # NLM_F_MULTI
+            msg["header"] = {
+                "type": m.XFRM_MSG_NEWSA,
+                "sequence_number": seq,
+                "flags": 2,
+            }  # NLM_F_MULTI
             msg.encode()
             out += bytes(msg.data)
         return [out, nlmsg(NLMSG_DONE, seq, bytes(4))]
@@ -241,9 +269,50 @@ def test_dump_reads_algorithms_encap_and_selector() -> None:
     records = {r.spi: r for r in b.list_sas()}
     first = records[0x6789]
     assert (first.enc, first.auth, first.aead, first.comp) == (
-        "cbc(aes)", "hmac(sha256)", None, None)
+        "cbc(aes)",
+        "hmac(sha256)",
+        None,
+        None,
+    )
     assert first.encap == Encap(4501, 4500, "2001:db8::99")
     assert first.selector == Selector("2001:db8::2", 128, "2001:db8::1", 128)
     assert (first.mode, first.reqid, first.larval) == ("transport", 12, False)
     assert records[0x345].comp == "deflate" and records[0x345].selector is None
     assert records[0x777].aead == "rfc4106(gcm(aes))"
+
+
+@pytest.mark.parametrize(
+    ("cls", "size"),
+    [  # sizeof() on x86-64, from include/uapi/linux/xfrm.h
+        (m.xfrm_usersa_info, 224),
+        (m.xfrm_userspi_info, 232),
+        (m.xfrm_usersa_id, 24),
+        (m.xfrm_userpolicy_info, 168),
+        (m.xfrm_userpolicy_id, 64),
+        (m.xfrm_user_acquire, 280),
+        (m.xfrm_user_expire, 232),
+    ],
+)
+def test_message_structs_have_the_kernels_sizes(cls: type, size: int) -> None:
+    msg = cls()
+    msg["header"] = {"type": 0x10}
+    msg.encode()
+    assert len(msg.data) == 16 + size
+
+
+def test_nested_structs_and_attributes_have_the_kernels_sizes() -> None:
+    assert m.xfrm_selector.size() == 56
+    assert m.xfrm_user_tmpl.size() == 64
+    assert m.xfrm_lifetime_cfg.size() == 64
+    for cls, size in (
+        (m.xfrm_encap_tmpl, 24),
+        (m.xfrm_userpolicy_type, 6),
+        (m.xfrm_replay_state_esn, 24),
+        (m.xfrm_algo_auth, 72),
+    ):
+        msg = m.xfrm_empty()
+        msg["header"] = {"type": 0x10}
+        name = next(n for n, c in m.xfrm_attrs_map if getattr(m, c, None) is cls)
+        msg["attrs"] = [[name, {}]]
+        msg.encode()
+        assert struct.unpack_from("=H", msg.data, 16)[0] == 4 + size, name

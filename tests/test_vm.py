@@ -50,52 +50,103 @@ def vm(tmp_path_factory: pytest.TempPathFactory) -> VmRun:
     if os.geteuid() != 0:
         pytest.skip("the VM needs root (apt-get download, 9p export of /)")
     started = time.monotonic()
-    setup = subprocess.run([str(VM / "setup.sh")], capture_output=True, text=True,
-                           timeout=1800)
+    setup = subprocess.run(
+        [str(VM / "setup.sh")], capture_output=True, text=True, timeout=1800
+    )
     setup_seconds = time.monotonic() - started
     if setup.returncode != 0:
-        pytest.skip("the VM kernel cache could not be set up (tools/vm/setup.sh):\n"
-                    + _tail(setup.stderr + setup.stdout, 10))
+        pytest.skip(
+            "the VM kernel cache could not be set up (tools/vm/setup.sh):\n"
+            + _tail(setup.stderr + setup.stdout, 10)
+        )
     if shutil.which("qemu-system-x86_64") is None:
         pytest.skip("qemu-system-x86_64 is not installed and could not be")
     out = tmp_path_factory.mktemp("vm")
     started = time.monotonic()
     done = subprocess.run(
-        [str(VM / "run.sh"), "--out", str(out), "--timeout", "1500", "--",
-         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA",
-         "--junitxml=/isakmpd-vm/junit.xml", "tests/guest"],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800)
-    return VmRun(done.returncode, done.stdout + done.stderr, out, setup_seconds,
-                 time.monotonic() - started)
+        [
+            str(VM / "run.sh"),
+            "--out",
+            str(out),
+            "--timeout",
+            "1500",
+            "--",
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-rA",
+            "--junitxml=/isakmpd-vm/junit.xml",
+            "tests/guest",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    return VmRun(
+        done.returncode,
+        done.stdout + done.stderr,
+        out,
+        setup_seconds,
+        time.monotonic() - started,
+    )
 
 
 def test_guest_kernel_tests_pass_in_the_vm(vm: VmRun) -> None:
     assert vm.status != 125, "the VM died before the tests finished:\n" + _tail(
-        vm.output, 60)
+        vm.output, 60
+    )
     assert vm.status == 0, "guest tests failed:\n" + _tail(vm.output, 80)
     suite = ET.parse(vm.out / "junit.xml").getroot().find("testsuite")
     assert suite is not None
-    counts = {k: int(suite.get(k, "0")) for k in ("tests", "failures", "errors",
-                                                  "skipped")}
+    counts = {
+        k: int(suite.get(k, "0")) for k in ("tests", "failures", "errors", "skipped")
+    }
     assert counts["tests"] >= 7 and counts["failures"] == counts["errors"] == 0
     assert counts["skipped"] == 0, "guest tests were skipped inside the VM"
     up = re.search(r"isakmpd-vm: up at ([\d.]+) s", vm.output)
     assert up, vm.output
-    print(f"\nVM: setup {vm.setup_seconds:.1f} s, guest up at {up.group(1)} s, "
-          f"guest tests {float(suite.get('time', '0')):.1f} s, "
-          f"qemu start to power-off {vm.total_seconds:.1f} s")
+    print(
+        f"\nVM: setup {vm.setup_seconds:.1f} s, guest up at {up.group(1)} s, "
+        f"guest tests {float(suite.get('time', '0')):.1f} s, "
+        f"qemu start to power-off {vm.total_seconds:.1f} s"
+    )
 
 
 def _echoes(pcap: Path, sas: list[dict[str, str]]) -> int:
     """ICMP echo packets tshark can decrypt (with a good ICV) in ``pcap``."""
-    options = ["-o", "esp.enable_encryption_decode:TRUE",
-               "-o", "esp.enable_authentication_check:TRUE"]
+    options = [
+        "-o",
+        "esp.enable_encryption_decode:TRUE",
+        "-o",
+        "esp.enable_authentication_check:TRUE",
+    ]
     for sa in sas:
-        options += ["-o", 'uat:esp_sa:"{family}","{src}","{dst}","{spi}","{enc}",'
-                          '"0x{enc_key}","{auth}","0x{auth_key}"'.format(**sa)]
-    done = subprocess.run(["tshark", "-r", str(pcap), *options, "-Y", ECHO, "-T",
-                           "fields", "-e", "frame.number"],
-                          capture_output=True, text=True, timeout=120)
+        options += [
+            "-o",
+            'uat:esp_sa:"{family}","{src}","{dst}","{spi}","{enc}",'
+            '"0x{enc_key}","{auth}","0x{auth_key}"'.format(**sa),
+        ]
+    done = subprocess.run(
+        [
+            "tshark",
+            "-r",
+            str(pcap),
+            *options,
+            "-Y",
+            ECHO,
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return len(done.stdout.split())
 
@@ -113,6 +164,8 @@ def test_vm_traffic_decrypts_with_wireshark(vm: VmRun) -> None:
         total = sum(_echoes(p, info["sas"]) for p in pcaps)
         assert total == info["icmp"], f"{record.name}: {total} echoes decrypted"
         # wrong keys (the two directions' swapped) decrypt nothing
-        swapped = [dict(sa, enc_key=other["enc_key"], auth_key=other["auth_key"])
-                   for sa, other in zip(info["sas"], info["sas"][::-1])]
+        swapped = [
+            dict(sa, enc_key=other["enc_key"], auth_key=other["auth_key"])
+            for sa, other in zip(info["sas"], info["sas"][::-1], strict=True)
+        ]
         assert sum(_echoes(p, swapped) for p in pcaps) == 0, record.name

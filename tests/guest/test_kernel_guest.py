@@ -28,10 +28,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from test_kernel_netns import A4, A6, B4, B6, Pair, blocks, in_ns, ip, pair  # noqa: E402
-
-from isakmpd.constants import AuthAlg, EspTransform  # noqa: E402
-from isakmpd.constants import IpcompTransform  # noqa: E402
+from isakmpd.constants import AuthAlg, EspTransform, IpcompTransform  # noqa: E402
 from isakmpd.kernel import (  # noqa: E402
     AeadAlgo,
     Algo,
@@ -47,16 +44,21 @@ from isakmpd.kernel import (  # noqa: E402
 )
 from isakmpd.kernel.netns import enter_netns  # noqa: E402
 from isakmpd.kernel.xfrm import XfrmBackend  # noqa: E402
+from test_kernel_netns import A4, A6, B4, B6, Pair, blocks, in_ns, ip, pair  # noqa: E402
 
 __all__ = ["pair"]
 pytestmark = [
     pytest.mark.vm,
-    pytest.mark.skipif(os.environ.get("ISAKMPD_IN_VM") != "1",
-                       reason="runs inside the qemu VM (tests/test_vm.py starts it)"),
+    pytest.mark.skipif(
+        os.environ.get("ISAKMPD_IN_VM") != "1",
+        reason="runs inside the qemu VM (tests/test_vm.py starts it)",
+    ),
 ]
 
-INNER = {4: ("10.1.0.1", "10.2.0.1", "10.1.0.0/24", "10.2.0.0/24"),
-         6: ("fd00:1::1", "fd00:2::1", "fd00:1::/64", "fd00:2::/64")}
+INNER = {
+    4: ("10.1.0.1", "10.2.0.1", "10.1.0.0/24", "10.2.0.0/24"),
+    6: ("fd00:1::1", "fd00:2::1", "fd00:1::/64", "fd00:2::/64"),
+}
 OUTER = {4: (A4, B4), 6: (A6, B6)}
 UDP_ENCAP, UDP_ENCAP_ESPINUDP = 100, 2
 
@@ -76,20 +78,24 @@ class Suite:
     wireshark: tuple[str, str]
 
     def sa(self, spi: int, src: str, dst: str, **kw: object) -> SaSpec:
-        return SaSpec(50, spi, src, dst, enc=self.enc, auth=self.auth, aead=self.aead,
-                      **kw)  # type: ignore[arg-type]
+        return SaSpec(
+            50, spi, src, dst, enc=self.enc, auth=self.auth, aead=self.aead, **kw
+        )  # type: ignore[arg-type]
 
-    def flipped(self) -> "Suite":
+    def flipped(self) -> Suite:
         """The same algorithms with other keys (the opposite direction's)."""
+
         def turn(alg: Any) -> Any:
             return None if alg is None else replace(alg, key=alg.key[::-1])
 
-        return replace(self, enc=turn(self.enc), auth=turn(self.auth),
-                       aead=turn(self.aead))
+        return replace(
+            self, enc=turn(self.enc), auth=turn(self.auth), aead=turn(self.aead)
+        )
 
 
-def suite(name: str, transform: int, bits: int | None, auth: int | None,
-          seed: int) -> Suite:
+def suite(
+    name: str, transform: int, bits: int | None, auth: int | None, seed: int
+) -> Suite:
     enc_len, auth_len = algs.esp_keymat_lengths(transform, bits, auth)
     keymat = bytes((seed + 7 * i) % 256 for i in range(enc_len + auth_len))
     enc, integrity = algs.esp_xfrm_algs(transform, bits, auth, keymat)
@@ -102,7 +108,9 @@ def suite(name: str, transform: int, bits: int | None, auth: int | None,
 
 CBC_SHA1 = suite("aes-cbc-sha1", EspTransform.AES, 128, AuthAlg.HMAC_SHA, 1)
 GCM = suite("aes-gcm16", EspTransform.AES_GCM_16, 256, None, 2)
-CTR_SHA256 = suite("aes-ctr-sha256", EspTransform.AES_CTR, 128, AuthAlg.HMAC_SHA2_256, 3)
+CTR_SHA256 = suite(
+    "aes-ctr-sha256", EspTransform.AES_CTR, 128, AuthAlg.HMAC_SHA2_256, 3
+)
 
 
 @contextmanager
@@ -118,9 +126,26 @@ def wire_capture(p: Pair, directory: Path, name: str) -> Iterator[list[Path]]:
     try:
         for ns, dev, path in ((p.a, "va", paths[0]), (p.b, "vb", paths[1])):
             proc = subprocess.Popen(
-                ["ip", "netns", "exec", ns, "tcpdump", "-i", dev, "-Q", "out", "-n",
-                 "--immediate-mode", "-U", "-w", str(path)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    ns,
+                    "tcpdump",
+                    "-i",
+                    dev,
+                    "-Q",
+                    "out",
+                    "-n",
+                    "--immediate-mode",
+                    "-U",
+                    "-w",
+                    str(path),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             procs.append(proc)
             assert proc.stderr is not None
             line = proc.stderr.readline()  # "listening on ..." once it captures
@@ -137,16 +162,21 @@ def wire_capture(p: Pair, directory: Path, name: str) -> Iterator[list[Path]]:
 def read_capture(paths: list[Path]) -> list[str]:
     lines = []
     for path in paths:
-        done = subprocess.run(["tcpdump", "-r", str(path), "-n"], capture_output=True,
-                              text=True, timeout=60)
+        done = subprocess.run(
+            ["tcpdump", "-r", str(path), "-n"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         lines += done.stdout.splitlines()
     return lines
 
 
 def ping(ns: str, src: str, dst: str, count: int = 3) -> str:
-    done = in_ns(ns, "ping", "-c", str(count), "-i", "0.2", "-W", "3", "-I", src, dst,
-                 timeout=60)
+    done = in_ns(
+        ns, "ping", "-c", str(count), "-i", "0.2", "-W", "3", "-I", src, dst, timeout=60
+    )
     assert done.returncode == 0, f"ping {dst} failed:\n{done.stdout}{done.stderr}"
     assert f"{count} received" in done.stdout
     return done.stdout
@@ -170,30 +200,46 @@ class Tunnel:
     backends: tuple[XfrmBackend, XfrmBackend]
 
 
-def install_pair(p: Pair, s: Suite, version: int, mode: str = "tunnel",
-                 encap: bool = False) -> Tunnel:
+def install_pair(
+    p: Pair, s: Suite, version: int, mode: str = "tunnel", encap: bool = False
+) -> Tunnel:
     """SAs and policies both ways; inbound SPIs from ALLOCSPI, completed by UPDSA."""
     a_out, b_out = OUTER[version]
-    a_net, b_net = INNER[version][2:] if mode == "tunnel" else (
-        f"{a_out}/{32 if version == 4 else 128}", f"{b_out}/{32 if version == 4 else 128}")
+    bits = 32 if version == 4 else 128
+    if mode == "tunnel":
+        a_net, b_net = INNER[version][2:]
+    else:
+        a_net, b_net = f"{a_out}/{bits}", f"{b_out}/{bits}"
     a, b = XfrmBackend(netns=p.a), XfrmBackend(netns=p.b)
     spi_ab = b.get_spi(50, a_out, b_out, reqid=2)
     spi_ba = a.get_spi(50, b_out, a_out, reqid=1)
     s_ab, s_ba = s, s.flipped()
     for me, peer, here, there, spi_in, spi_out, reqid, be, s_out, s_in in (
-            (a_out, b_out, a_net, b_net, spi_ba, spi_ab, 1, a, s_ab, s_ba),
-            (b_out, a_out, b_net, a_net, spi_ab, spi_ba, 2, b, s_ba, s_ab)):
+        (a_out, b_out, a_net, b_net, spi_ba, spi_ab, 1, a, s_ab, s_ba),
+        (b_out, a_out, b_net, a_net, spi_ab, spi_ba, 2, b, s_ba, s_ab),
+    ):
         udp = Encap(4500, 4500) if encap else None
         be.add_sa(s_out.sa(spi_out, me, peer, mode=mode, reqid=reqid, encap=udp))
-        be.add_sa(s_in.sa(spi_in, peer, me, mode=mode, reqid=reqid, encap=udp,
-                          inbound=True))
+        be.add_sa(
+            s_in.sa(spi_in, peer, me, mode=mode, reqid=reqid, encap=udp, inbound=True)
+        )
         tsrc_out, tdst_out = (me, peer) if mode == "tunnel" else (None, None)
         tsrc_in, tdst_in = (peer, me) if mode == "tunnel" else (None, None)
-        be.add_policy(PolicySpec(Selector.of(here, there), "out", templates=[
-            Template(50, mode, tsrc_out, tdst_out, reqid)]))
+        be.add_policy(
+            PolicySpec(
+                Selector.of(here, there),
+                "out",
+                templates=[Template(50, mode, tsrc_out, tdst_out, reqid)],
+            )
+        )
         for direction in ("in", "fwd"):
-            be.add_policy(PolicySpec(Selector.of(there, here), direction, templates=[
-                Template(50, mode, tsrc_in, tdst_in, reqid)]))
+            be.add_policy(
+                PolicySpec(
+                    Selector.of(there, here),
+                    direction,
+                    templates=[Template(50, mode, tsrc_in, tdst_in, reqid)],
+                )
+            )
     return Tunnel(spi_ab, spi_ba, (a, b))
 
 
@@ -203,33 +249,61 @@ def add_inner(p: Pair, version: int) -> None:
     plen = "24" if version == 4 else "64"
     for ns, addr, net, gw in ((p.a, a_in, b_net, b_out), (p.b, b_in, a_net, a_out)):
         ip("link", "add", "inner", "type", "dummy", ns=ns)
-        ip("addr", "add", f"{addr}/{plen}", "dev", "inner",
-           *(["nodad"] if version == 6 else []), ns=ns)
+        ip(
+            "addr",
+            "add",
+            f"{addr}/{plen}",
+            "dev",
+            "inner",
+            *(["nodad"] if version == 6 else []),
+            ns=ns,
+        )
         ip("link", "set", "inner", "up", ns=ns)
         ip("route", "add", net, "via", gw, ns=ns)
 
 
-def record(tmp_path: Path, name: str, pcaps: list[Path], s: Suite, t: Tunnel,
-           version: int, expect: int) -> None:
+def record(
+    tmp_path: Path,
+    name: str,
+    pcaps: list[Path],
+    s: Suite,
+    t: Tunnel,
+    version: int,
+    expect: int,
+) -> None:
     """Keys for the host's tshark check (tests/test_vm.py)."""
     a_out, b_out = OUTER[version]
     sas = []
-    for src, dst, spi, keys in ((a_out, b_out, t.spi_ab, s),
-                                (b_out, a_out, t.spi_ba, s.flipped())):
+    for src, dst, spi, keys in (
+        (a_out, b_out, t.spi_ab, s),
+        (b_out, a_out, t.spi_ba, s.flipped()),
+    ):
         cipher = keys.aead or keys.enc
         assert cipher is not None
-        sas.append({"family": f"IPv{version}", "src": src, "dst": dst,
-                    "spi": f"{spi:#010x}", "enc": s.wireshark[0],
-                    "enc_key": cipher.key.hex(), "auth": s.wireshark[1],
-                    "auth_key": keys.auth.key.hex() if keys.auth else ""})
+        sas.append(
+            {
+                "family": f"IPv{version}",
+                "src": src,
+                "dst": dst,
+                "spi": f"{spi:#010x}",
+                "enc": s.wireshark[0],
+                "enc_key": cipher.key.hex(),
+                "auth": s.wireshark[1],
+                "auth_key": keys.auth.key.hex() if keys.auth else "",
+            }
+        )
     info = {"pcaps": [p.name for p in pcaps], "sas": sas, "icmp": expect}
     (out_dir(tmp_path) / f"{name}.json").write_text(json.dumps(info, indent=1))
 
 
-@pytest.mark.parametrize(("version", "s"), [(4, CBC_SHA1), (4, GCM), (6, CTR_SHA256)],
-                         ids=["v4-aes-cbc-sha1", "v4-aes-gcm", "v6-aes-ctr-sha256"])
-def test_tunnel_mode_ping_is_esp(pair: Pair, tmp_path: Path, version: int,
-                                 s: Suite) -> None:
+@pytest.mark.parametrize(
+    ("version", "s"),
+    [(4, CBC_SHA1), (4, GCM), (6, CTR_SHA256)],
+    ids=["v4-aes-cbc-sha1", "v4-aes-gcm", "v6-aes-ctr-sha256"],
+)
+def test_tunnel_mode_ping_is_esp(
+    pair: Pair, tmp_path: Path, version: int, s: Suite
+) -> None:
     add_inner(pair, version)
     t = install_pair(pair, s, version)
     a_in, b_in = INNER[version][:2]
@@ -241,8 +315,10 @@ def test_tunnel_mode_ping_is_esp(pair: Pair, tmp_path: Path, version: int,
     assert sum(f"spi={t.spi_ab:#010x}" in x for x in esp) == 3, lines
     assert sum(f"spi={t.spi_ba:#010x}" in x for x in esp) == 3, lines
     assert not [x for x in lines if "ICMP echo" in x or "ICMP6, echo" in x], lines
-    for ns, out_spi, in_spi in ((pair.a, t.spi_ab, t.spi_ba), (pair.b, t.spi_ba,
-                                                               t.spi_ab)):
+    for ns, out_spi, in_spi in (
+        (pair.a, t.spi_ab, t.spi_ba),
+        (pair.b, t.spi_ba, t.spi_ab),
+    ):
         assert packets(ns) == {out_spi: 3, in_spi: 3}
     a_records = {r.spi: r for r in t.backends[0].list_sas()}
     assert a_records[t.spi_ab].packets == 3 and not a_records[t.spi_ab].larval
@@ -272,8 +348,9 @@ def test_udp_encapsulated_esp(pair: Pair, tmp_path: Path) -> None:
     with ExitStack() as stack:
         for ns in (pair.a, pair.b):  # the IKE daemon's NAT-T socket does this
             with enter_netns(ns):
-                sock = stack.enter_context(socket.socket(socket.AF_INET,
-                                                         socket.SOCK_DGRAM))
+                sock = stack.enter_context(
+                    socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                )
             sock.setsockopt(socket.IPPROTO_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP)
             sock.bind(("0.0.0.0", 4500))
         add_inner(pair, 4)
@@ -293,8 +370,11 @@ def test_udp_encapsulated_esp(pair: Pair, tmp_path: Path) -> None:
 def test_soft_and_hard_expire_of_a_real_sa(pair: Pair) -> None:
     with XfrmBackend(netns=pair.a) as a:
         events = a.events()
-        a.add_sa(CBC_SHA1.sa(0x5151, A4, B4, lifetimes=Lifetimes(soft_seconds=1,
-                                                                 hard_seconds=2)))
+        a.add_sa(
+            CBC_SHA1.sa(
+                0x5151, A4, B4, lifetimes=Lifetimes(soft_seconds=1, hard_seconds=2)
+            )
+        )
         seen: list[ExpireEvent] = []
         deadline = time.monotonic() + 10
         while len(seen) < 2 and time.monotonic() < deadline:
@@ -304,11 +384,13 @@ def test_soft_and_hard_expire_of_a_real_sa(pair: Pair) -> None:
         assert a.list_sas() == []
 
 
-ESP_COMBOS = [(t, bits, auth)
-              for t, cipher in algs.ESP_CIPHERS.items()
-              for bits in sorted({min(cipher.key_bits), max(cipher.key_bits)})
-              for auth in ([None] if cipher.aead else [None, *algs.AUTH_ALGS])
-              if not (t == EspTransform.NULL and auth is None)]
+ESP_COMBOS = [
+    (t, bits, auth)
+    for t, cipher in algs.ESP_CIPHERS.items()
+    for bits in sorted({min(cipher.key_bits), max(cipher.key_bits)})
+    for auth in ([None] if cipher.aead else [None, *algs.AUTH_ALGS])
+    if not (t == EspTransform.NULL and auth is None)
+]
 
 
 def test_kernel_accepts_every_mapped_algorithm(pair: Pair) -> None:
@@ -321,20 +403,55 @@ def test_kernel_accepts_every_mapped_algorithm(pair: Pair) -> None:
             enc, integrity = algs.esp_xfrm_algs(transform, bits, auth, keymat)
             aead = enc if isinstance(enc, AeadAlgo) else None
             spi += 1
-            a.add_sa(SaSpec(50, spi, A4, B4, enc=None if aead else enc, aead=aead,
-                            auth=integrity))
+            a.add_sa(
+                SaSpec(
+                    50,
+                    spi,
+                    A4,
+                    B4,
+                    enc=None if aead else enc,
+                    aead=aead,
+                    auth=integrity,
+                )
+            )
         for transform in algs.AH_TRANSFORMS:
             spi += 1
-            a.add_sa(SaSpec(51, spi, A4, B4, auth=algs.ah_xfrm_alg(
-                transform, None, os.urandom(algs.ah_keymat_length(transform)))))
-        a.add_sa(SaSpec(108, 0x300, A4, B4,
-                        comp=algs.ipcomp_xfrm_alg(IpcompTransform.DEFLATE)))
+            a.add_sa(
+                SaSpec(
+                    51,
+                    spi,
+                    A4,
+                    B4,
+                    auth=algs.ah_xfrm_alg(
+                        transform, None, os.urandom(algs.ah_keymat_length(transform))
+                    ),
+                )
+            )
+        a.add_sa(
+            SaSpec(
+                108, 0x300, A4, B4, comp=algs.ipcomp_xfrm_alg(IpcompTransform.DEFLATE)
+            )
+        )
         states = a.list_sas()
     # IPcomp brings the kernel's own IP-in-IP state for uncompressed packets
     assert [(r.proto, r.src, r.dst) for r in states if r.proto == 4] == [(4, A4, B4)]
     listed = [r for r in states if r.proto != 4]
     assert len(listed) == len(ESP_COMBOS) + len(algs.AH_TRANSFORMS) + 1
     listed_names = {n for r in listed for n in (r.enc, r.aead, r.auth, r.comp) if n}
-    mapped = ({c.xfrm for c in algs.ESP_CIPHERS.values()}
-              | {i.xfrm for i in algs.AUTH_ALGS.values()} | {"deflate"})
+    mapped = (
+        {c.xfrm for c in algs.ESP_CIPHERS.values()}
+        | {i.xfrm for i in algs.AUTH_ALGS.values()}
+        | {"deflate"}
+    )
     assert listed_names == mapped
+
+
+def test_inbound_sa_without_larval_and_a_wide_replay_window(pair: Pair) -> None:
+    """UPDSA finds no larval SA (its acquire timeout passed): NEWSA instead."""
+    with XfrmBackend(netns=pair.b) as b:
+        b.add_sa(CBC_SHA1.sa(0x6161, A4, B4, inbound=True, replay_window=128))
+        [sa] = b.list_sas()
+        assert (sa.spi, sa.larval) == (0x6161, False)
+    [entry] = blocks(ip("xfrm", "state", ns=pair.b))
+    assert "spi 0x00006161" in entry
+    assert re.search(r"anti-replay esn context:.*replay_window 128", entry, re.S), entry

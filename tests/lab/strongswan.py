@@ -196,6 +196,11 @@ swanctl {{
     def start(self, timeout: float = 10.0) -> Charon:
         if self.proc is not None and self.proc.poll() is None:
             raise LabError(f"{self.name} already running")
+        if (
+            "kernel-libipsec" in self.plugins.split()
+            and not Path("/dev/net/tun").exists()
+        ):
+            raise LabError("kernel-libipsec needs /dev/net/tun (modprobe tun)")
         self._prepare()
         self.vici.unlink(missing_ok=True)
         # charon must be the very next exec after unconfined()'s request, so
@@ -216,6 +221,14 @@ swanctl {{
             return f"exited ({proc.returncode}):\n{logs}"
 
         wait_until(self._vici_ready, timeout, f"{self.name} vici socket", fail=died)
+        # charon goes on without a plugin that failed to load (and without
+        # kernel-libipsec it later crashes in this setup): stop early instead
+        failed = re.findall(r"plugin '(\S+)': failed to load.*", self.log())
+        if failed:
+            self.stop()
+            raise LabError(
+                f"{self.name}: plugins failed to load: {failed}\n{tail(self.log_path)}"
+            )
         return self
 
     def _vici_ready(self) -> bool:

@@ -89,7 +89,8 @@ fi
 say "booting $kver ($accel, ${mem} MB, $smp CPUs, timeout ${timeout_s} s)"
 t0=$(date +%s.%N)
 timeout -k 10 "$timeout_s" qemu-system-x86_64 \
-  -nodefaults -no-user-config -nographic -monitor none -serial stdio \
+  -nodefaults -no-user-config -display none -monitor none -serial stdio \
+  -fw_cfg name=etc/sercon-port,string=0 \
   -no-reboot -nic none -m "$mem" -smp "$smp" "${accel_args[@]}" \
   -kernel "$kernel" -initrd "$cache/initramfs.img" \
   -append "console=ttyS0 quiet loglevel=4 panic=-1 isakmpd_vm_stage2=$vm_dir/stage2-init.sh isakmpd_vm_cache=$cache" \

@@ -50,39 +50,77 @@ class Integrity:
 _AES = (128, 192, 256)
 
 ESP_CIPHERS: dict[int, Cipher] = {
-    EspTransform.TDES: Cipher("cbc(des3_ede)", (192,), 192,
-                              wireshark="TripleDES-CBC [RFC2451]", strongswan="3des"),
-    EspTransform.CAST: Cipher("cbc(cast5)", tuple(range(40, 129, 8)), 128,
-                              wireshark="CAST5-CBC [RFC2144]", strongswan="cast{bits}"),
-    EspTransform.BLOWFISH: Cipher("cbc(blowfish)", tuple(range(40, 449, 8)), 128,
-                                  wireshark="BLOWFISH-CBC [RFC2451]",
-                                  strongswan="blowfish{bits}"),
-    EspTransform.AES: Cipher("cbc(aes)", _AES, 128, wireshark="AES-CBC [RFC3602]",
-                             strongswan="aes{bits}"),
-    EspTransform.AES_CTR: Cipher("rfc3686(ctr(aes))", _AES, None, nonce=4,
-                                 wireshark="AES-CTR [RFC3686]",
-                                 strongswan="aes{bits}ctr"),
-    EspTransform.AES_GCM_16: Cipher("rfc4106(gcm(aes))", _AES, None, nonce=4,
-                                    icv_bits=128,
-                                    wireshark="AES-GCM with 16 octet ICV [RFC4106]",
-                                    strongswan="aes{bits}gcm16"),
-    EspTransform.AES_GMAC: Cipher("rfc4543(gcm(aes))", _AES, None, nonce=4,
-                                  icv_bits=128, strongswan="aes{bits}gmac"),
-    EspTransform.NULL: Cipher("ecb(cipher_null)", (0,), 0, wireshark="NULL",
-                              strongswan="null"),
+    EspTransform.TDES: Cipher(
+        "cbc(des3_ede)",
+        (192,),
+        192,
+        wireshark="TripleDES-CBC [RFC2451]",
+        strongswan="3des",
+    ),
+    EspTransform.CAST: Cipher(
+        "cbc(cast5)",
+        tuple(range(40, 129, 8)),
+        128,
+        wireshark="CAST5-CBC [RFC2144]",
+        strongswan="cast{bits}",
+    ),
+    EspTransform.BLOWFISH: Cipher(
+        "cbc(blowfish)",
+        tuple(range(40, 449, 8)),
+        128,
+        wireshark="BLOWFISH-CBC [RFC2451]",
+        strongswan="blowfish{bits}",
+    ),
+    EspTransform.AES: Cipher(
+        "cbc(aes)", _AES, 128, wireshark="AES-CBC [RFC3602]", strongswan="aes{bits}"
+    ),
+    EspTransform.AES_CTR: Cipher(
+        "rfc3686(ctr(aes))",
+        _AES,
+        None,
+        nonce=4,
+        wireshark="AES-CTR [RFC3686]",
+        strongswan="aes{bits}ctr",
+    ),
+    EspTransform.AES_GCM_16: Cipher(
+        "rfc4106(gcm(aes))",
+        _AES,
+        None,
+        nonce=4,
+        icv_bits=128,
+        wireshark="AES-GCM with 16 octet ICV [RFC4106]",
+        strongswan="aes{bits}gcm16",
+    ),
+    EspTransform.AES_GMAC: Cipher(
+        "rfc4543(gcm(aes))",
+        _AES,
+        None,
+        nonce=4,
+        icv_bits=128,
+        strongswan="aes{bits}gmac",
+    ),
+    EspTransform.NULL: Cipher(
+        "ecb(cipher_null)", (0,), 0, wireshark="NULL", strongswan="null"
+    ),
 }
 
 AUTH_ALGS: dict[int, Integrity] = {
     AuthAlg.HMAC_MD5: Integrity("hmac(md5)", 16, 96, "HMAC-MD5-96 [RFC2403]", "md5"),
-    AuthAlg.HMAC_SHA: Integrity("hmac(sha1)", 20, 96, "HMAC-SHA-1-96 [RFC2404]", "sha1"),
-    AuthAlg.HMAC_RIPEMD: Integrity("hmac(rmd160)", 20, 96,
-                                   "MAC-RIPEMD-160-96 [RFC2857]", None),
-    AuthAlg.HMAC_SHA2_256: Integrity("hmac(sha256)", 32, 128,
-                                     "HMAC-SHA-256-128 [RFC4868]", "sha256"),
-    AuthAlg.HMAC_SHA2_384: Integrity("hmac(sha384)", 48, 192,
-                                     "HMAC-SHA-384-192 [RFC4868]", "sha384"),
-    AuthAlg.HMAC_SHA2_512: Integrity("hmac(sha512)", 64, 256,
-                                     "HMAC-SHA-512-256 [RFC4868]", "sha512"),
+    AuthAlg.HMAC_SHA: Integrity(
+        "hmac(sha1)", 20, 96, "HMAC-SHA-1-96 [RFC2404]", "sha1"
+    ),
+    AuthAlg.HMAC_RIPEMD: Integrity(
+        "hmac(rmd160)", 20, 96, "MAC-RIPEMD-160-96 [RFC2857]", None
+    ),
+    AuthAlg.HMAC_SHA2_256: Integrity(
+        "hmac(sha256)", 32, 128, "HMAC-SHA-256-128 [RFC4868]", "sha256"
+    ),
+    AuthAlg.HMAC_SHA2_384: Integrity(
+        "hmac(sha384)", 48, 192, "HMAC-SHA-384-192 [RFC4868]", "sha384"
+    ),
+    AuthAlg.HMAC_SHA2_512: Integrity(
+        "hmac(sha512)", 64, 256, "HMAC-SHA-512-256 [RFC4868]", "sha512"
+    ),
 }
 
 #: AH transform id -> the AUTHENTICATION_ALGORITHM it must come with
@@ -127,39 +165,50 @@ def key_bits_for(transform_id: int, key_bits: int | None) -> int:
     name = EspTransform.confname(transform_id)
     if not key_bits:
         if cipher.default_bits is None:
-            raise CryptoError(f"ESP {name} needs a KEY_LENGTH attribute",
-                              NotifyType.ATTRIBUTES_NOT_SUPPORTED)
+            raise CryptoError(
+                f"ESP {name} needs a KEY_LENGTH attribute",
+                NotifyType.ATTRIBUTES_NOT_SUPPORTED,
+            )
         return cipher.default_bits
     if key_bits not in cipher.key_bits:
-        raise CryptoError(f"ESP {name} with a {key_bits}-bit key is not supported",
-                          NotifyType.ATTRIBUTES_NOT_SUPPORTED)
+        raise CryptoError(
+            f"ESP {name} with a {key_bits}-bit key is not supported",
+            NotifyType.ATTRIBUTES_NOT_SUPPORTED,
+        )
     return key_bits
 
 
-def _esp_parts(transform_id: int, key_bits: int | None,
-               auth_alg: int | None) -> tuple[Cipher, int, Integrity | None]:
+def _esp_parts(
+    transform_id: int, key_bits: int | None, auth_alg: int | None
+) -> tuple[Cipher, int, Integrity | None]:
     cipher = _cipher(transform_id)
     bits = key_bits_for(transform_id, key_bits)
     name = EspTransform.confname(transform_id)
     if cipher.aead and auth_alg:
-        raise CryptoError(f"ESP {name} takes no AUTHENTICATION_ALGORITHM (RFC 4106/4543)",
-                          NotifyType.ATTRIBUTES_NOT_SUPPORTED)
+        raise CryptoError(
+            f"ESP {name} takes no AUTHENTICATION_ALGORITHM (RFC 4106/4543)",
+            NotifyType.ATTRIBUTES_NOT_SUPPORTED,
+        )
     integrity = _integrity(auth_alg) if auth_alg else None
     if transform_id == EspTransform.NULL and integrity is None:
-        raise CryptoError("ESP NULL without authentication protects nothing (RFC 4303)",
-                          NotifyType.ATTRIBUTES_NOT_SUPPORTED)
+        raise CryptoError(
+            "ESP NULL without authentication protects nothing (RFC 4303)",
+            NotifyType.ATTRIBUTES_NOT_SUPPORTED,
+        )
     return cipher, bits, integrity
 
 
-def esp_keymat_lengths(transform_id: int, key_bits: int | None,
-                       auth_alg: int | None) -> tuple[int, int]:
+def esp_keymat_lengths(
+    transform_id: int, key_bits: int | None, auth_alg: int | None
+) -> tuple[int, int]:
     """Bytes of KEYMAT for (cipher key with any nonce, authentication key)."""
     cipher, bits, integrity = _esp_parts(transform_id, key_bits, auth_alg)
     return bits // 8 + cipher.nonce, integrity.key_bytes if integrity else 0
 
 
-def esp_xfrm_algs(transform_id: int, key_bits: int | None, auth_alg: int | None,
-                  keymat: bytes) -> tuple[Algo | AeadAlgo, AuthAlgo | None]:
+def esp_xfrm_algs(
+    transform_id: int, key_bits: int | None, auth_alg: int | None, keymat: bytes
+) -> tuple[Algo | AeadAlgo, AuthAlgo | None]:
     """Split KEYMAT into the XFRM cipher (or AEAD) and integrity algorithm."""
     cipher, bits, integrity = _esp_parts(transform_id, key_bits, auth_alg)
     enc_len = bits // 8 + cipher.nonce
@@ -177,8 +226,11 @@ def esp_xfrm_algs(transform_id: int, key_bits: int | None, auth_alg: int | None,
         enc = Algo(cipher.xfrm, enc_key)
     auth = None
     if integrity is not None:
-        auth = AuthAlgo(integrity.xfrm, bytes(keymat[enc_len:enc_len + auth_len]),
-                        integrity.trunc_bits)
+        auth = AuthAlgo(
+            integrity.xfrm,
+            bytes(keymat[enc_len : enc_len + auth_len]),
+            integrity.trunc_bits,
+        )
     return enc, auth
 
 
@@ -189,10 +241,13 @@ def ah_keymat_length(transform_id: int, auth_alg: int | None = None) -> int:
 def ah_xfrm_alg(transform_id: int, auth_alg: int | None, keymat: bytes) -> AuthAlgo:
     integrity = _ah_integrity(transform_id, auth_alg)
     if len(keymat) < integrity.key_bytes:
-        raise CryptoError(f"KEYMAT of {len(keymat)} bytes, {integrity.key_bytes} needed",
-                          NotifyType.INVALID_KEY_INFORMATION)
-    return AuthAlgo(integrity.xfrm, bytes(keymat[:integrity.key_bytes]),
-                    integrity.trunc_bits)
+        raise CryptoError(
+            f"KEYMAT of {len(keymat)} bytes, {integrity.key_bytes} needed",
+            NotifyType.INVALID_KEY_INFORMATION,
+        )
+    return AuthAlgo(
+        integrity.xfrm, bytes(keymat[: integrity.key_bytes]), integrity.trunc_bits
+    )
 
 
 def _ah_integrity(transform_id: int, auth_alg: int | None) -> Integrity:
@@ -216,8 +271,9 @@ def ipcomp_xfrm_alg(transform_id: int) -> Algo:
     try:
         return Algo(IPCOMP_ALGS[transform_id])
     except KeyError:
+        name = IpcompTransform.confname(transform_id)
         raise CryptoError(
-            f"IPcomp transform {IpcompTransform.confname(transform_id)} is not supported",
+            f"IPcomp transform {name} is not supported",
             NotifyType.INVALID_TRANSFORM_ID,
         ) from None
 
@@ -229,8 +285,9 @@ def wireshark_names(transform_id: int, auth_alg: int | None) -> tuple[str | None
     return cipher.wireshark, auth or "NULL"
 
 
-def strongswan_proposal(transform_id: int, key_bits: int | None,
-                        auth_alg: int | None) -> str | None:
+def strongswan_proposal(
+    transform_id: int, key_bits: int | None, auth_alg: int | None
+) -> str | None:
     """strongSwan's ESP proposal keywords (``aes128-sha1``), or None."""
     cipher, bits, integrity = _esp_parts(transform_id, key_bits, auth_alg)
     if cipher.strongswan is None:

@@ -76,7 +76,9 @@ def family_of(address: str) -> int:
 
 def _check_proto(proto: int) -> None:
     if proto not in PROTO_NAMES:
-        raise ValueError(f"IPsec protocol {proto} is not ESP (50), AH (51) or IPcomp (108)")
+        raise ValueError(
+            f"IPsec protocol {proto} is not ESP (50), AH (51) or IPcomp (108)"
+        )
 
 
 def _check_port(what: str, port: int) -> None:
@@ -103,11 +105,18 @@ class Selector:
     def __post_init__(self) -> None:
         fam = family_of(self.src)
         if family_of(self.dst) != fam:
-            raise ValueError(f"selector mixes address families: {self.src} and {self.dst}")
+            raise ValueError(
+                f"selector mixes address families: {self.src} and {self.dst}"
+            )
         bits = 32 if fam == socket.AF_INET else 128
-        for what, plen in (("source", self.src_prefix), ("destination", self.dst_prefix)):
+        for what, plen in (
+            ("source", self.src_prefix),
+            ("destination", self.dst_prefix),
+        ):
             if not 0 <= plen <= bits:
-                raise ValueError(f"selector {what} prefix /{plen} out of range 0-{bits}")
+                raise ValueError(
+                    f"selector {what} prefix /{plen} out of range 0-{bits}"
+                )
         if not 0 <= self.proto <= 255:
             raise ValueError(f"selector protocol {self.proto} out of range 0-255")
         _check_port("selector source port", self.sport)
@@ -118,13 +127,21 @@ class Selector:
         return family_of(self.src)
 
     @classmethod
-    def of(cls, src: str, dst: str, proto: int = 0, sport: int = 0,
-           dport: int = 0) -> "Selector":
+    def of(
+        cls, src: str, dst: str, proto: int = 0, sport: int = 0, dport: int = 0
+    ) -> Selector:
         """From two networks written ``"10.0.0.0/24"`` (a bare address is a host)."""
         s = ipaddress.ip_network(src, strict=False)
         d = ipaddress.ip_network(dst, strict=False)
-        return cls(str(s.network_address), s.prefixlen, str(d.network_address),
-                   d.prefixlen, proto, sport, dport)
+        return cls(
+            str(s.network_address),
+            s.prefixlen,
+            str(d.network_address),
+            d.prefixlen,
+            proto,
+            sport,
+            dport,
+        )
 
     def __str__(self) -> str:
         text = f"{self.src}/{self.src_prefix} -> {self.dst}/{self.dst_prefix}"
@@ -234,7 +251,9 @@ class SaSpec:
         if self.proto == IPPROTO_ESP:
             if self.comp is not None:
                 raise ValueError("an ESP SA has no compression algorithm")
-            if self.aead is not None and (self.enc is not None or self.auth is not None):
+            if self.aead is not None and (
+                self.enc is not None or self.auth is not None
+            ):
                 raise ValueError("an ESP SA with an AEAD has no other cipher or MAC")
             if self.aead is None and self.enc is None:
                 raise ValueError("an ESP SA needs a cipher (enc) or an AEAD")
@@ -280,7 +299,9 @@ class PolicySpec:
 
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
-            raise ValueError(f"policy direction {self.direction!r} is not one of {DIRECTIONS}")
+            raise ValueError(
+                f"policy direction {self.direction!r} is not one of {DIRECTIONS}"
+            )
         if self.action not in ACTIONS:
             raise ValueError(f"policy action {self.action!r} is not one of {ACTIONS}")
         if not 0 <= self.priority <= 0xFFFFFFFF:
@@ -386,8 +407,17 @@ class KernelBackend(ABC):
     """
 
     @abstractmethod
-    def get_spi(self, proto: int, src: str, dst: str, *, reqid: int = 0,
-                seq: int = 0, spi_min: int = 0, spi_max: int = 0) -> int:
+    def get_spi(
+        self,
+        proto: int,
+        src: str,
+        dst: str,
+        *,
+        reqid: int = 0,
+        seq: int = 0,
+        spi_min: int = 0,
+        spi_max: int = 0,
+    ) -> int:
         """A fresh inbound SPI (CPI for IPcomp) for SAs from ``src`` to ``dst``.
 
         The default range is 0x100-0xffffffff (IPcomp: 0x100-0xffff).
@@ -397,8 +427,14 @@ class KernelBackend(ABC):
     def add_sa(self, sa: SaSpec) -> None: ...
 
     @abstractmethod
-    def delete_sa(self, proto: int, spi: int, dst: str, family: int | None = None,
-                  src: str | None = None) -> None: ...
+    def delete_sa(
+        self,
+        proto: int,
+        spi: int,
+        dst: str,
+        family: int | None = None,
+        src: str | None = None,
+    ) -> None: ...
 
     @abstractmethod
     def add_policy(self, policy: PolicySpec) -> None:
@@ -423,12 +459,12 @@ class KernelBackend(ABC):
 
     @abstractmethod
     def flush(self) -> None:
-        """Remove every SA and policy (tests and ``-K``-less shutdown only)."""
+        """Remove every SA and policy of the namespace, ours or not (tests)."""
 
     @abstractmethod
     def close(self) -> None: ...
 
-    def __enter__(self) -> "KernelBackend":
+    def __enter__(self) -> KernelBackend:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -41,8 +41,16 @@ class NullBackend(KernelBackend):
         self._sas: dict[_SaKey, SaSpec] = {}
         self._policies: dict[tuple[Selector, str], PolicySpec] = {}
 
-    def get_spi(self, proto: int, src: str, dst: str, *, reqid: int = 0,
-                spi_min: int = 0, spi_max: int = 0) -> int:
+    def get_spi(
+        self,
+        proto: int,
+        src: str,
+        dst: str,
+        *,
+        reqid: int = 0,
+        spi_min: int = 0,
+        spi_max: int = 0,
+    ) -> int:
         if proto not in PROTO_NAMES:
             raise ValueError(f"IPsec protocol {proto} is not ESP, AH or IPcomp")
         src, dst = _norm(src), _norm(dst)
@@ -59,31 +67,42 @@ class NullBackend(KernelBackend):
             if key not in self._larval and key not in self._sas:
                 self._larval[key] = src
                 return spi
-        raise KernelError(f"no unused SPI in {low:#x}-{high:#x} after {MAX_DRAWS} draws",
-                          errno.EAGAIN)
+        raise KernelError(
+            f"no unused SPI in {low:#x}-{high:#x} after {MAX_DRAWS} draws", errno.EAGAIN
+        )
 
     def add_sa(self, sa: SaSpec) -> None:
         key = (sa.proto, sa.spi, _norm(sa.dst))
         if not sa.inbound and key in self._sas:
-            raise KernelError(f"SA {PROTO_NAMES[sa.proto]} spi {sa.spi:#x} exists",
-                              errno.EEXIST)
+            raise KernelError(
+                f"SA {PROTO_NAMES[sa.proto]} spi {sa.spi:#x} exists", errno.EEXIST
+            )
         self._larval.pop(key, None)
         self._sas[key] = sa
 
-    def delete_sa(self, proto: int, spi: int, dst: str, family: int | None = None,
-                  src: str | None = None) -> None:
+    def delete_sa(
+        self,
+        proto: int,
+        spi: int,
+        dst: str,
+        family: int | None = None,
+        src: str | None = None,
+    ) -> None:
         key = (proto, spi, _norm(dst))
         if self._sas.pop(key, None) is None and self._larval.pop(key, None) is None:
-            raise KernelError(f"no SA {PROTO_NAMES.get(proto, proto)} spi {spi:#x} "
-                              f"to {dst}", errno.ESRCH)
+            raise KernelError(
+                f"no SA {PROTO_NAMES.get(proto, proto)} spi {spi:#x} to {dst}",
+                errno.ESRCH,
+            )
 
     def add_policy(self, policy: PolicySpec) -> None:
         self._policies[(policy.selector, policy.direction)] = policy
 
     def delete_policy(self, policy: PolicySpec) -> None:
         if self._policies.pop((policy.selector, policy.direction), None) is None:
-            raise KernelError(f"no {policy.direction} policy {policy.selector}",
-                              errno.ENOENT)
+            raise KernelError(
+                f"no {policy.direction} policy {policy.selector}", errno.ENOENT
+            )
 
     def list_sas(self) -> list[SaRecord]:
         records = [

@@ -80,8 +80,9 @@ class NetlinkXfrm:
                 socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, m.NETLINK_XFRM
             )
         except OSError as e:
-            raise KernelError(f"cannot open an XFRM netlink socket: {e.strerror}",
-                              e.errno or 0) from None
+            raise KernelError(
+                f"cannot open an XFRM netlink socket: {e.strerror}", e.errno or 0
+            ) from None
         try:
             try:
                 sock.setsockopt(m.SOL_NETLINK, m.NETLINK_EXT_ACK, 1)
@@ -91,15 +92,21 @@ class NetlinkXfrm:
             sock.bind((0, 0))
         except OSError as e:
             sock.close()
-            raise KernelError(f"cannot bind the XFRM netlink socket: {e.strerror}",
-                              e.errno or 0) from None
+            raise KernelError(
+                f"cannot bind the XFRM netlink socket: {e.strerror}", e.errno or 0
+            ) from None
         return sock
 
     def close(self) -> None:
         self._sock.close()
 
-    def request(self, what: str, msg: nlmsg, msg_type: int,
-                flags: int = NLM_F_REQUEST | NLM_F_ACK) -> list[nlmsg]:
+    def request(
+        self,
+        what: str,
+        msg: nlmsg,
+        msg_type: int,
+        flags: int = NLM_F_REQUEST | NLM_F_ACK,
+    ) -> list[nlmsg]:
         """Send ``msg``; return the kernel's messages (not the ack).
 
         ``what`` names the request in errors. Errors: :class:`KernelError`
@@ -107,17 +114,24 @@ class NetlinkXfrm:
         """
         self._seq = self._seq % 0xFFFFFFFF + 1
         seq = self._seq
-        msg["header"] = {"type": msg_type, "flags": flags, "sequence_number": seq,
-                         "pid": 0}
+        msg["header"] = {
+            "type": msg_type,
+            "flags": flags,
+            "sequence_number": seq,
+            "pid": 0,
+        }
         try:
             msg.encode()
         except Exception as e:  # pyroute2 raises struct.error, TypeError...
-            raise KernelError(f"{what}: cannot encode the request: {e}",
-                              errno.EINVAL) from None
+            raise KernelError(
+                f"{what}: cannot encode the request: {e}", errno.EINVAL
+            ) from None
         try:
             self._sock.send(msg.data)
         except OSError as e:
-            raise KernelError(f"{what}: send failed: {e.strerror}", e.errno or 0) from None
+            raise KernelError(
+                f"{what}: send failed: {e.strerror}", e.errno or 0
+            ) from None
         replies: list[nlmsg] = []
         while True:
             for reply in self._receive(what):
@@ -135,28 +149,33 @@ class NetlinkXfrm:
         try:
             data, (sender, _) = self._sock.recvfrom(RECV_SIZE, socket.MSG_TRUNC)
         except TimeoutError:
-            raise KernelError(f"{what}: no answer from the kernel",
-                              errno.ETIMEDOUT) from None
+            raise KernelError(
+                f"{what}: no answer from the kernel", errno.ETIMEDOUT
+            ) from None
         except OSError as e:
-            raise KernelError(f"{what}: receive failed: {e.strerror}",
-                              e.errno or 0) from None
+            raise KernelError(
+                f"{what}: receive failed: {e.strerror}", e.errno or 0
+            ) from None
         if sender != 0:
             return []
         if len(data) > RECV_SIZE:
-            raise KernelError(f"{what}: kernel reply larger than {RECV_SIZE} bytes",
-                              errno.EMSGSIZE)
+            raise KernelError(
+                f"{what}: kernel reply larger than {RECV_SIZE} bytes", errno.EMSGSIZE
+            )
         try:
             return list(self._marshal.parse(data))
         except Exception as e:
-            raise KernelError(f"{what}: cannot read the kernel's reply ({e!r})",
-                              errno.EPROTO) from None
+            raise KernelError(
+                f"{what}: cannot read the kernel's reply ({e!r})", errno.EPROTO
+            ) from None
 
     @staticmethod
     def _error(what: str, error: Exception, reply: Any) -> KernelError:
         code = getattr(error, "code", None)
         if not isinstance(error, (NetlinkError, OSError)) or not code:
-            return KernelError(f"{what}: cannot read the kernel's reply ({error!r})",
-                               errno.EPROTO)
+            return KernelError(
+                f"{what}: cannot read the kernel's reply ({error!r})", errno.EPROTO
+            )
         detail = os.strerror(code)
         extack = None
         try:
@@ -171,8 +190,12 @@ class NetlinkXfrm:
 class XfrmBackend(KernelBackend):
     """SAs and policies through XFRM netlink."""
 
-    def __init__(self, netns: str | None = None, timeout: float = 5.0,
-                 channel: NetlinkXfrm | None = None) -> None:
+    def __init__(
+        self,
+        netns: str | None = None,
+        timeout: float = 5.0,
+        channel: NetlinkXfrm | None = None,
+    ) -> None:
         """``channel`` replaces the request socket (tests record messages so)."""
         self._netns = netns
         if channel is not None:
@@ -186,8 +209,16 @@ class XfrmBackend(KernelBackend):
 
     # ---- SAs -----------------------------------------------------------
 
-    def get_spi(self, proto: int, src: str, dst: str, *, reqid: int = 0,
-                spi_min: int = 0, spi_max: int = 0) -> int:
+    def get_spi(
+        self,
+        proto: int,
+        src: str,
+        dst: str,
+        *,
+        reqid: int = 0,
+        spi_min: int = 0,
+        spi_max: int = 0,
+    ) -> int:
         if proto not in PROTO_NAMES:
             raise ValueError(f"IPsec protocol {proto} is not ESP, AH or IPcomp")
         low = spi_min or 0x100
@@ -210,11 +241,13 @@ class XfrmBackend(KernelBackend):
         try:
             spi = int(replies[0]["id"]["spi"])
         except (IndexError, KeyError, TypeError) as e:
-            raise KernelError(f"{what}: reply without an SPI ({e!r})",
-                              errno.EPROTO) from None
+            raise KernelError(
+                f"{what}: reply without an SPI ({e!r})", errno.EPROTO
+            ) from None
         if not low <= spi <= high:
-            raise KernelError(f"{what}: SPI {spi:#x} outside {low:#x}-{high:#x}",
-                              errno.EPROTO)
+            raise KernelError(
+                f"{what}: SPI {spi:#x} outside {low:#x}-{high:#x}", errno.EPROTO
+            )
         log.debug(log.Cls.SYSDEP, 50, "get_spi: %s -> %s", what, f"{spi:#010x}")
         return spi
 
@@ -222,23 +255,32 @@ class XfrmBackend(KernelBackend):
         try:
             info, attrs = conv.sa_fields(sa)
         except ValueError as e:
-            raise KernelError(f"cannot express the SA for XFRM: {e}",
-                              errno.EINVAL) from None
+            raise KernelError(
+                f"cannot express the SA for XFRM: {e}", errno.EINVAL
+            ) from None
         name = f"{_spi_text(sa.proto, sa.spi)} {sa.src}->{sa.dst}"
         msg_type = m.XFRM_MSG_UPDSA if sa.inbound else m.XFRM_MSG_NEWSA
         try:
-            self._nl.request(f"XFRM_MSG_{m.MSG_NAMES[msg_type]} {name}",
-                             self._sa_msg(info, attrs), msg_type)
+            self._nl.request(
+                f"XFRM_MSG_{m.MSG_NAMES[msg_type]} {name}",
+                self._sa_msg(info, attrs),
+                msg_type,
+            )
         except KernelError as e:
             if e.errno == errno.EPROTONOSUPPORT:
                 raise self._lacks(sa.proto, e) from None
             if msg_type != m.XFRM_MSG_UPDSA or e.errno != errno.ESRCH:
                 raise
             # The larval SA is gone (its acquire timeout passed): add anew.
-            log.debug(log.Cls.SYSDEP, 10, "add_sa: no larval SA for %s, adding it", name)
+            log.debug(
+                log.Cls.SYSDEP, 10, "add_sa: no larval SA for %s, adding it", name
+            )
             try:
-                self._nl.request(f"XFRM_MSG_NEWSA {name}", self._sa_msg(info, attrs),
-                                 m.XFRM_MSG_NEWSA)
+                self._nl.request(
+                    f"XFRM_MSG_NEWSA {name}",
+                    self._sa_msg(info, attrs),
+                    m.XFRM_MSG_NEWSA,
+                )
             except KernelError as e2:
                 if e2.errno == errno.EPROTONOSUPPORT:
                     raise self._lacks(sa.proto, e2) from None
@@ -262,8 +304,14 @@ class XfrmBackend(KernelBackend):
             e.errno,
         )
 
-    def delete_sa(self, proto: int, spi: int, dst: str, family: int | None = None,
-                  src: str | None = None) -> None:
+    def delete_sa(
+        self,
+        proto: int,
+        spi: int,
+        dst: str,
+        family: int | None = None,
+        src: str | None = None,
+    ) -> None:
         msg = m.xfrm_usersa_id()
         msg["daddr"] = conv.addr_bytes(dst)
         msg["spi"] = spi
@@ -271,8 +319,9 @@ class XfrmBackend(KernelBackend):
         msg["proto"] = proto
         if src is not None:
             msg["attrs"] = [["XFRMA_SRCADDR", conv.addr_bytes(src)]]
-        self._nl.request(f"XFRM_MSG_DELSA {_spi_text(proto, spi)} dst {dst}", msg,
-                         m.XFRM_MSG_DELSA)
+        self._nl.request(
+            f"XFRM_MSG_DELSA {_spi_text(proto, spi)} dst {dst}", msg, m.XFRM_MSG_DELSA
+        )
 
     def list_sas(self) -> list[SaRecord]:
         records = []
@@ -289,13 +338,19 @@ class XfrmBackend(KernelBackend):
         info, attrs = conv.policy_fields(policy)
         what = f"{policy.direction} policy {policy.selector}"
         try:
-            self._nl.request(f"XFRM_MSG_NEWPOLICY {what}", self._policy_msg(info, attrs),
-                             m.XFRM_MSG_NEWPOLICY)
+            self._nl.request(
+                f"XFRM_MSG_NEWPOLICY {what}",
+                self._policy_msg(info, attrs),
+                m.XFRM_MSG_NEWPOLICY,
+            )
         except KernelError as e:
             if e.errno != errno.EEXIST:
                 raise
-            self._nl.request(f"XFRM_MSG_UPDPOLICY {what}", self._policy_msg(info, attrs),
-                             m.XFRM_MSG_UPDPOLICY)
+            self._nl.request(
+                f"XFRM_MSG_UPDPOLICY {what}",
+                self._policy_msg(info, attrs),
+                m.XFRM_MSG_UPDPOLICY,
+            )
         log.debug(log.Cls.SYSDEP, 50, "add_policy: %s %s", what, policy.action)
 
     @staticmethod
@@ -310,7 +365,8 @@ class XfrmBackend(KernelBackend):
         msg["sel"] = conv.selector_fields(policy.selector)
         msg["dir"] = conv.DIR_CODES[policy.direction]
         self._nl.request(
-            f"XFRM_MSG_DELPOLICY {policy.direction} policy {policy.selector}", msg,
+            f"XFRM_MSG_DELPOLICY {policy.direction} policy {policy.selector}",
+            msg,
             m.XFRM_MSG_DELPOLICY,
         )
 
@@ -327,8 +383,9 @@ class XfrmBackend(KernelBackend):
         return policies
 
     def _dump(self, msg_type: int, what: str) -> list[nlmsg]:
-        return self._nl.request(what, m.xfrm_empty(), msg_type,
-                                NLM_F_REQUEST | NLM_F_DUMP)
+        return self._nl.request(
+            what, m.xfrm_empty(), msg_type, NLM_F_REQUEST | NLM_F_DUMP
+        )
 
     def flush(self) -> None:
         msg = m.xfrm_usersa_flush()
@@ -344,22 +401,29 @@ class XfrmBackend(KernelBackend):
         elif sock.family == socket.AF_INET6:
             level, option = socket.IPPROTO_IPV6, m.IPV6_XFRM_POLICY
         else:
-            raise KernelError(f"bypass policy on a socket of family {sock.family}",
-                              errno.EAFNOSUPPORT)
+            raise KernelError(
+                f"bypass policy on a socket of family {sock.family}", errno.EAFNOSUPPORT
+            )
         for direction in (m.XFRM_POLICY_IN, m.XFRM_POLICY_OUT):
             raw = bytearray()
-            m.xfrm_userpolicy_info_t.encode_into(raw, 0, {
-                "sel": {"family": sock.family},
-                "lft": conv.lifetime_fields(),
-                "dir": direction,
-                "action": m.XFRM_POLICY_ALLOW,
-            })
+            m.xfrm_userpolicy_info_t.encode_into(
+                raw,
+                0,
+                {
+                    "sel": {"family": sock.family},
+                    "lft": conv.lifetime_fields(),
+                    "dir": direction,
+                    "action": m.XFRM_POLICY_ALLOW,
+                },
+            )
             try:
                 sock.setsockopt(level, option, bytes(raw))
             except OSError as e:
                 name = conv.DIR_NAMES[direction]
-                raise KernelError(f"bypass policy ({name}) on an IKE socket: {e.strerror}",
-                                  e.errno or 0) from None
+                raise KernelError(
+                    f"bypass policy ({name}) on an IKE socket: {e.strerror}",
+                    e.errno or 0,
+                ) from None
 
     def events(self) -> EventSource:
         with enter_netns(self._netns):

@@ -122,25 +122,42 @@ def sa_fields(sa: SaSpec) -> tuple[dict[str, Any], list[list[Any]]]:
     }
     attrs: list[list[Any]] = []
     if sa.aead is not None:
-        attrs.append(["XFRMA_ALG_AEAD", _algo(sa.aead.name, sa.aead.key,
-                                              alg_icv_len=sa.aead.icv_bits)])
+        attrs.append(
+            [
+                "XFRMA_ALG_AEAD",
+                _algo(sa.aead.name, sa.aead.key, alg_icv_len=sa.aead.icv_bits),
+            ]
+        )
     if sa.enc is not None:
         attrs.append(["XFRMA_ALG_CRYPT", _algo(sa.enc.name, sa.enc.key)])
     if sa.auth is not None:
-        attrs.append(["XFRMA_ALG_AUTH_TRUNC", _algo(sa.auth.name, sa.auth.key,
-                                                    alg_trunc_len=sa.auth.trunc_bits)])
+        attrs.append(
+            [
+                "XFRMA_ALG_AUTH_TRUNC",
+                _algo(sa.auth.name, sa.auth.key, alg_trunc_len=sa.auth.trunc_bits),
+            ]
+        )
     if sa.comp is not None:
         attrs.append(["XFRMA_ALG_COMP", _algo(sa.comp.name, sa.comp.key)])
     if sa.encap is not None:
-        attrs.append(["XFRMA_ENCAP", {
-            "encap_type": sa.encap.type,
-            "encap_sport": sa.encap.sport,
-            "encap_dport": sa.encap.dport,
-            "encap_oa": addr_bytes(sa.encap.oa),
-        }])
+        attrs.append(
+            [
+                "XFRMA_ENCAP",
+                {
+                    "encap_type": sa.encap.type,
+                    "encap_sport": sa.encap.sport,
+                    "encap_dport": sa.encap.dport,
+                    "encap_oa": addr_bytes(sa.encap.oa),
+                },
+            ]
+        )
     if window > 32:  # the legacy replay state has a 32-bit bitmap
-        attrs.append(["XFRMA_REPLAY_ESN_VAL",
-                      {"bmp_len": (window + 31) // 32, "replay_window": window}])
+        attrs.append(
+            [
+                "XFRMA_REPLAY_ESN_VAL",
+                {"bmp_len": (window + 31) // 32, "replay_window": window},
+            ]
+        )
     return info, attrs
 
 
@@ -148,7 +165,12 @@ def _algo(name: str, key: bytes, **extra: int) -> dict[str, Any]:
     raw = name.encode("ascii")
     if not raw or len(raw) >= 64:
         raise ValueError(f"algorithm name {name!r} is empty or too long for XFRM")
-    return {"alg_name": raw, "alg_key_len": len(key) * 8, "alg_key": bytes(key), **extra}
+    return {
+        "alg_name": raw,
+        "alg_key_len": len(key) * 8,
+        "alg_key": bytes(key),
+        **extra,
+    }
 
 
 def template_fields(t: Template, policy: PolicySpec) -> dict[str, Any]:
@@ -177,8 +199,9 @@ def policy_fields(p: PolicySpec) -> tuple[dict[str, Any], list[list[Any]]]:
     }
     attrs: list[list[Any]] = []
     if p.templates:
-        attrs.append(["XFRMA_TMPL",
-                      {"templates": [template_fields(t, p) for t in p.templates]}])
+        attrs.append(
+            ["XFRMA_TMPL", {"templates": [template_fields(t, p) for t in p.templates]}]
+        )
     return info, attrs
 
 
@@ -236,8 +259,12 @@ def sa_record_from(msg: Any) -> SaRecord:
     raw_encap = msg.get_attr("XFRMA_ENCAP")
     if raw_encap is not None:
         oa = raw_encap["encap_oa"]
-        encap = Encap(raw_encap["encap_sport"], raw_encap["encap_dport"],
-                      addr_text(oa, family) if any(oa) else None, raw_encap["encap_type"])
+        encap = Encap(
+            raw_encap["encap_sport"],
+            raw_encap["encap_dport"],
+            addr_text(oa, family) if any(oa) else None,
+            raw_encap["encap_type"],
+        )
     cur = msg["curlft"]
     return SaRecord(
         proto=msg["id"]["proto"],

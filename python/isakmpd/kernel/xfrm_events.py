@@ -70,8 +70,9 @@ class XfrmEvents(EventSource):
                 m.NETLINK_XFRM,
             )
         except OSError as e:
-            raise KernelError(f"cannot open an XFRM event socket: {e.strerror}",
-                              e.errno or 0) from None
+            raise KernelError(
+                f"cannot open an XFRM event socket: {e.strerror}", e.errno or 0
+            ) from None
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
             sock.bind((0, 0))
@@ -79,8 +80,9 @@ class XfrmEvents(EventSource):
                 sock.setsockopt(m.SOL_NETLINK, m.NETLINK_ADD_MEMBERSHIP, group)
         except OSError as e:
             sock.close()
-            raise KernelError(f"cannot join the XFRM event groups: {e.strerror}",
-                              e.errno or 0) from None
+            raise KernelError(
+                f"cannot join the XFRM event groups: {e.strerror}", e.errno or 0
+            ) from None
         self._sock = sock
         self.lost = 0
 
@@ -98,11 +100,12 @@ class XfrmEvents(EventSource):
                 if e.errno == errno.ENOBUFS:
                     self.lost += 1
                     log.logger(log.Cls.SYSDEP).warning(
-                        "XFRM event socket overran: some ACQUIRE/EXPIRE events were lost"
+                        "XFRM event socket overran: ACQUIRE/EXPIRE events were lost"
                     )
                     continue
-                raise KernelError(f"XFRM event socket: {e.strerror}",
-                                  e.errno or 0) from None
+                raise KernelError(
+                    f"XFRM event socket: {e.strerror}", e.errno or 0
+                ) from None
             if sender == 0:  # only the kernel speaks on these groups
                 events.extend(decode_events(data))
 

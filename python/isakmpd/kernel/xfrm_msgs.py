@@ -183,7 +183,12 @@ class xfrm_lifetime_cfg(Struct):
 
 
 class xfrm_lifetime_cur(Struct):
-    members = (("bytes", "=Q"), ("packets", "=Q"), ("add_time", "=Q"), ("use_time", "=Q"))
+    members = (
+        ("bytes", "=Q"),
+        ("packets", "=Q"),
+        ("add_time", "=Q"),
+        ("use_time", "=Q"),
+    )
 
 
 class xfrm_stats(Struct):
@@ -244,48 +249,42 @@ def _fields(struct_cls: type[Struct]) -> tuple[tuple[str, Any], ...]:
     return tuple(struct_cls.members)
 
 
+class _keyed_algo(nla):
+    """An algorithm attribute: fixed fields, then the key up to its end."""
 
-class xfrm_algo(nla):
+    __slots__ = ()
+    defaults = {"alg_name": b""}
+
+    def ft_encode(self, offset: int) -> tuple[int, int]:
+        offset, _ = super().ft_encode(offset)
+        return _append_key(self, offset)
+
+    def ft_decode(self, offset: int) -> None:
+        super().ft_decode(offset)
+        fixed = sum(struct.calcsize(fmt) for _, fmt in self.fields)
+        _take_key(self, offset + fixed)
+
+
+class xfrm_algo(_keyed_algo):
     """``struct xfrm_algo``: name, key length in bits, key."""
 
     __slots__ = ()
     fields = (("alg_name", "64s"), ("alg_key_len", "=I"))
 
-    def ft_encode(self, offset: int) -> tuple[int, int]:
-        offset, _ = super().ft_encode(offset)
-        return _append_key(self, offset)
 
-    def ft_decode(self, offset: int) -> None:
-        super().ft_decode(offset)
-        _take_key(self, offset + 68)  # name[64], key length
-
-class xfrm_algo_auth(nla):
+class xfrm_algo_auth(_keyed_algo):
     """``struct xfrm_algo_auth``: as xfrm_algo plus truncation bits."""
 
     __slots__ = ()
     fields = (("alg_name", "64s"), ("alg_key_len", "=I"), ("alg_trunc_len", "=I"))
 
-    def ft_encode(self, offset: int) -> tuple[int, int]:
-        offset, _ = super().ft_encode(offset)
-        return _append_key(self, offset)
 
-    def ft_decode(self, offset: int) -> None:
-        super().ft_decode(offset)
-        _take_key(self, offset + 72)  # name[64], key length, ICV/trunc bits
-
-class xfrm_algo_aead(nla):
+class xfrm_algo_aead(_keyed_algo):
     """``struct xfrm_algo_aead``: as xfrm_algo plus ICV bits."""
 
     __slots__ = ()
     fields = (("alg_name", "64s"), ("alg_key_len", "=I"), ("alg_icv_len", "=I"))
 
-    def ft_encode(self, offset: int) -> tuple[int, int]:
-        offset, _ = super().ft_encode(offset)
-        return _append_key(self, offset)
-
-    def ft_decode(self, offset: int) -> None:
-        super().ft_decode(offset)
-        _take_key(self, offset + 72)  # name[64], key length, ICV/trunc bits
 
 class xfrm_encap_tmpl(nla):
     __slots__ = ()
@@ -297,6 +296,7 @@ class xfrm_encap_tmpl(nla):
         ("encap_oa", ADDR),
     )
     defaults = {"encap_oa": bytes(16)}
+
 
 class xfrm_tmpls(nla):
     """XFRMA_TMPL: an array of ``struct xfrm_user_tmpl`` in one attribute."""
@@ -319,14 +319,17 @@ class xfrm_tmpls(nla):
         self["templates"] = templates
         del self["attrs"]
 
+
 class xfrm_address(nla):
     __slots__ = ()
     fields = (("value", ADDR),)
     defaults = {"value": bytes(16)}
 
+
 class xfrm_replay_state(nla):
     __slots__ = ()
     fields = (("oseq", "=I"), ("seq", "=I"), ("bitmap", "=I"))
+
 
 class xfrm_replay_state_esn(nla):
     """``struct xfrm_replay_state_esn``; the kernel allocates the bitmap."""
@@ -348,9 +351,17 @@ class xfrma_ltime_val(nla):
     __slots__ = ()
     fields = _fields(xfrm_lifetime_cur)
 
+
 class xfrm_userpolicy_type(nla):
     __slots__ = ()
-    fields = (("type", "B"), ("_pad", "x"), ("reserved1", "=H"), ("reserved2", "B"))
+    fields = (
+        ("type", "B"),
+        ("_pad1", "x"),
+        ("reserved1", "=H"),
+        ("reserved2", "B"),
+        ("_pad2", "x"),
+    )
+
 
 class xfrm_mark(nla):
     __slots__ = ()
@@ -526,12 +537,20 @@ class XfrmMarshal(Marshal):
         XFRM_MSG_EXPIRE: xfrm_user_expire,
     }
 
-    def parse_one_message(self, key: int, flags: int, sequence_number: int,
-                          data: bytes, offset: int, length: int) -> nlmsg:
+    def parse_one_message(
+        self,
+        key: int,
+        flags: int,
+        sequence_number: int,
+        data: bytes,
+        offset: int,
+        length: int,
+    ) -> nlmsg:
         if key == NLMSG_ERROR or (key == NLMSG_DONE and flags & NLM_F_ACK_TLVS):
             return parse_ack(data, offset, length)
-        return super().parse_one_message(key, flags, sequence_number, data, offset,
-                                         length)
+        return super().parse_one_message(
+            key, flags, sequence_number, data, offset, length
+        )
 
 
 def parse_ack(data: bytes, offset: int, length: int) -> nlmsg:
@@ -542,7 +561,9 @@ def parse_ack(data: bytes, offset: int, length: int) -> nlmsg:
     """
     end = min(offset + length, len(data))
     names = ("length", "type", "flags", "sequence_number", "pid")
-    header: dict[str, Any] = dict(zip(names, struct.unpack_from("=IHHII", data, offset)))
+    header: dict[str, Any] = dict(
+        zip(names, struct.unpack_from("=IHHII", data, offset), strict=True)
+    )
     msg = nlmsgerr()
     msg["header"] = header
     pos = offset + 16
@@ -559,7 +580,7 @@ def parse_ack(data: bytes, offset: int, length: int) -> nlmsg:
         if alen < 4 or pos + alen > end:
             break
         if atype & 0x3FFF == NLMSGERR_ATTR_MSG:
-            raw = bytes(data[pos + 4:pos + alen])
+            raw = bytes(data[pos + 4 : pos + alen])
             text = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
         pos += (alen + 3) & ~3
     msg["error"] = code
