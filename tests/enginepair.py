@@ -52,6 +52,7 @@ class Packet:
     dst: Addr
     index: int = -1  # position in Network.sent; -1 for injected copies
     sender: str = ""
+    at: float = 0.0  # the clock when it was sent
 
     @property
     def header(self) -> _core.Header | None:
@@ -129,9 +130,9 @@ class Nat:
                 self._next += 1
                 self._out[p.src] = m
                 self._in[m] = p.src
-            return Packet(p.data, self._out[p.src], p.dst, p.index, p.sender)
+            return Packet(p.data, self._out[p.src], p.dst, p.index, p.sender, p.at)
         if p.dst in self._in:
-            return Packet(p.data, p.src, self._in[p.dst], p.index, p.sender)
+            return Packet(p.data, p.src, self._in[p.dst], p.index, p.sender, p.at)
         return p
 
 
@@ -202,12 +203,12 @@ class Network:
 
     def duplicate(self, match: Callable[[Packet], bool], times: int = 1) -> Rule:
         return self._once(match, times, lambda p: [p, Packet(p.data, p.src, p.dst,
-                                                              -1, p.sender)])
+                                                              -1, p.sender, p.at)])
 
     def corrupt(self, match: Callable[[Packet], bool], change: Callable[[bytes], bytes],
                 times: int = 1) -> Rule:
         return self._once(match, times, lambda p: [Packet(change(p.data), p.src, p.dst,
-                                                          p.index, p.sender)])
+                                                          p.index, p.sender, p.at)])
 
     def rewrite(self, match: Callable[[Packet], bool],
                 change: Callable[[Packet], Packet], times: int = 1) -> Rule:
@@ -234,7 +235,8 @@ class Network:
     def _collect(self) -> None:
         for n in self.nodes.values():
             for d in n.engine.datagrams_to_send():
-                p = Packet(d.data, d.local, d.remote, len(self.sent), n.name)
+                p = Packet(d.data, d.local, d.remote, len(self.sent), n.name,
+                           self.now)
                 self.sent.append(p)
                 if len(self.sent) > self.max_packets:
                     raise NetworkStorm(f"more than {self.max_packets} datagrams sent")
@@ -256,7 +258,7 @@ class Network:
 
     def inject(self, data: bytes, src: Addr, dst: Addr) -> None:
         """Deliver ``data`` now, bypassing the rules."""
-        self._deliver(Packet(data, src, dst, -1, "injected"))
+        self._deliver(Packet(data, src, dst, -1, "injected", self.now))
         self._collect()
 
     def _deliver(self, p: Packet) -> None:
@@ -316,7 +318,8 @@ class Network:
         self.run()
 
     def settle(self, limit: float = 300.0, ignore: tuple[str, ...] = (
-            "connection_checker", "exchange_linger", "_expire(")) -> None:
+            "connection_checker", "exchange_linger", "isakmp_sa_expire",
+            "ipsec_sa_expire")) -> None:
         """Run traffic and timers until no timer but housekeeping ones
         (names containing an ``ignore`` string) is left within ``limit``
         seconds."""
@@ -346,13 +349,18 @@ def peer_conf(me: str, peer: str, *, active: bool, conn: str = "vpn",
               psk: str = PSK, my_net: str | None = WEST_NET,
               peer_net: str | None = EAST_NET, general: str = "",
               extra: str = "", phase1_key: str | None = None,
-              peer_address: str | None = None) -> str:
+              peer_address: str | None = None,
+              check_interval: int | None = 100000) -> str:
     """One side's isakmpd.conf: ISAKMP peer ``peer-<conn>`` at ``peer``,
     connection ``conn`` (active: listed in [Phase 2] Connections), IDs for
     ``my_net``/``peer_net`` (None for both: host to host without IDs).
     ``phase1_key`` is the [Phase 1] tag naming the peer (default its
-    address); ``extra`` is appended as is."""
+    address); ``extra`` is appended as is. ``check_interval`` is written as
+    [General] Check-interval (long by default, so that the connection
+    checker stays out of tests that move the clock; None: isakmpd's 60 s)."""
     lines = ["[General]", f"Listen-on= {me}"]
+    if check_interval is not None:
+        lines.append(f"Check-interval= {check_interval}")
     lines += [ln.strip() for ln in general.strip().splitlines() if ln.strip()]
     lines += ["", "[Phase 1]", f"{phase1_key or peer}= peer-{conn}", "",
               "[Phase 2]",
@@ -419,17 +427,27 @@ def assert_keys_cross(a: IpsecSA, b: IpsecSA) -> None:
         assert pa.keymat_in and pa.keymat_in != pa.keymat_out
 
 
-def open_protected(sa: IsakmpSA, data: bytes) -> tuple[_core.Header, list]:
+def open_protected(sa: IsakmpSA, data: bytes, *before: bytes
+                   ) -> tuple[_core.Header, list]:
     """Decrypt and parse a message on ``sa`` with its own cipher, for
-    inspection (the cipher's state for that message ID is dropped after)."""
+    inspection. ``before``: the earlier messages of the same exchange, in
+    order, whose last blocks chain into this one's IV. The cipher's state
+    for that message ID is dropped after."""
     hdr = _core.parse_header(data)
     if not hdr.flags & Flags.ENC:
         return hdr, _core.parse_payloads(hdr.next_payload, data[28:])
     assert sa.cipher is not None
-    if hdr.message_id == 0:
+    mid = hdr.message_id
+    if mid == 0:
         raise ValueError("phase-1 messages would move the phase-1 IV")
-    plain = sa.cipher.decrypt(hdr.message_id, data[28:])
-    sa.cipher.forget(hdr.message_id)
+    sa.cipher.forget(mid)
+    try:
+        for earlier in before:
+            sa.cipher.decrypt(mid, earlier[28:])
+            sa.cipher.commit(mid)
+        plain = sa.cipher.decrypt(mid, data[28:])
+    finally:
+        sa.cipher.forget(mid)
     return hdr, _core.parse_payloads(hdr.next_payload, plain, allow_trailing=True)
 
 

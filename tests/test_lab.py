@@ -357,3 +357,69 @@ def test_missing_tool_skips_or_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> N
         lab.require_tool("lab-no-such-tool")
     monkeypatch.setenv("CI", "0")
     assert not lab.in_ci()
+
+
+WEST_CONF = f"""[General]
+Listen-on=\t192.0.2.1
+
+[Phase 1]
+192.0.2.2=\tpeer-east
+
+[Phase 2]
+Connections=\twest-east
+
+[peer-east]
+Phase=\t1
+Address=\t192.0.2.2
+Local-address=\t192.0.2.1
+Authentication=\t{lab.DEFAULT_PSK}
+Configuration=\tmm
+
+[mm]
+DOI=\tIPSEC
+EXCHANGE_TYPE=\tID_PROT
+Transforms=\tAES-128-SHA-GRP14
+
+[west-east]
+Phase=\t2
+ISAKMP-peer=\tpeer-east
+Configuration=\tqm
+Local-ID=\tnet-west
+Remote-ID=\tnet-east
+
+[net-west]
+ID-type=\tIPV4_ADDR_SUBNET
+Network=\t10.1.0.0
+Netmask=\t255.255.255.0
+
+[net-east]
+ID-type=\tIPV4_ADDR_SUBNET
+Network=\t10.2.0.0
+Netmask=\t255.255.255.0
+
+[qm]
+DOI=\tIPSEC
+EXCHANGE_TYPE=\tQUICK_MODE
+Suites=\tQM-ESP-AES-128-SHA-PFS-GRP14-SUITE
+"""
+
+
+@pytest.mark.netns
+@pytest.mark.strongswan
+@pytest.mark.timeout(60)
+def test_isakmpd_runner_with_the_daemon(
+    netns_pair: lab.NetnsPair, charon_factory, isakmpd_factory
+) -> None:
+    """The runner's command line works for python3 -m isakmpd: it starts,
+    reaches charon, answers S on its FIFO and stops cleanly on SIGTERM."""
+    east = charon_factory(netns_pair.east)
+    east.load(lab.conn_pair(netns_pair)[1])
+    west = isakmpd_factory(netns_pair.west, WEST_CONF, debug=30)
+    sa = east.wait_for(ike="lab", child="net", timeout=15)
+    assert west.pidfile_pid() == west.pid
+    assert sa.get("initiator", "no") == "no"  # our daemon initiated
+    report = west.sa_report()
+    assert f"icookie {sa['initiator-spi']}" in report
+    assert "(Phase 2/Initiator)" in report
+    assert west.stop() == 0
+    west.wait_log("shutting down")

@@ -200,9 +200,11 @@ class Engine:
         except MessageError as e:
             if encrypted and ex is not None and ex.mid == 0 and not ex.done:
                 # a phase-1 message that does not decrypt to payloads: the
-                # keys differ, which with pre-shared keys means the key does
-                ex.fail(now, f"message {ex.step + 1} does not decrypt "
-                        f"({e}; wrong pre-shared key?)", NotifyType.PAYLOAD_MALFORMED)
+                # keys differ (with pre-shared keys, the key does), or it was
+                # damaged or forged; the genuine one may still come
+                ex.reject(f"message {ex.step + 1} does not decrypt "
+                          f"({e}; wrong pre-shared key?)")
+                self._drop(remote, f"malformed: {e}", 5)
                 return None
             if encrypted and ex is None and sa.cipher is not None:
                 sa.cipher.forget(hdr.message_id)
@@ -215,6 +217,12 @@ class Engine:
                   now: float) -> None:
         hdr = msg.header
         if hdr.exchange_type == ExchangeType.INFO:
+            if ex is not None and hdr.message_id != 0:
+                # an informational exchange has a message ID of its own; the
+                # IV state of this one belongs to the exchange that has it
+                self._drop(msg.remote, "informational message with the message "
+                           "ID of another exchange", 5)
+                return
             info.handle(self, sa, msg, now)
             return
         if ex is not None:
@@ -234,6 +242,10 @@ class Engine:
             sa.exchanges[hdr.message_id] = qm
             sa.message_ids.add(hdr.message_id)
             qm.receive(msg, now)
+            if not qm.done and qm.step == 0:
+                # message 1 was dropped (forged or damaged): no exchange
+                sa.message_ids.discard(hdr.message_id)
+                self.forget_exchange(qm)
             return
         _xlog.warning("exchange type %s from %s not supported",
                       name_of(ExchangeType, hdr.exchange_type), msg.remote[0])
@@ -279,6 +291,9 @@ class Engine:
         mm = MainMode(self, sa, peer, False, now)
         sa.exchanges[0] = mm
         mm.receive(InMessage(hdr, payloads, data, local, remote, False), now)
+        if not mm.done and mm.step == 0:
+            # message 1 was dropped: keep no half-open SA for it
+            self._remove_isakmp(sa)
 
     # ------------------------------------------------------------ initiating
     def connect(self, name: str, now: float) -> bool:
@@ -611,7 +626,8 @@ class Engine:
         if n.notify_type < info.ERROR_NOTIFY_LIMIT:
             for ex in list(sa.exchanges.values()):
                 if (isinstance(ex, QuickMode) and not ex.done
-                        and n.spi in ex.spis.values()):
+                        and (n.spi in ex.spis.values()
+                             or n.spi in ex.peer_spis.values())):
                     ex.fail(now, f"peer answered with {what}")
                     return
             _xlog.warning("notification %s from %s", what, sa.remote[0])

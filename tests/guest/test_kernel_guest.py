@@ -30,6 +30,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from isakmpd.constants import AuthAlg, EspTransform, IpcompTransform  # noqa: E402
 from isakmpd.kernel import (  # noqa: E402
+    AcquireEvent,
     AeadAlgo,
     Algo,
     AuthAlgo,
@@ -455,3 +456,32 @@ def test_inbound_sa_without_larval_and_a_wide_replay_window(pair: Pair) -> None:
     [entry] = blocks(ip("xfrm", "state", ns=pair.b))
     assert "spi 0x00006161" in entry
     assert re.search(r"anti-replay esn context:.*replay_window 128", entry, re.S), entry
+
+
+def test_acquire_then_sas_carry_traffic(pair: Pair) -> None:
+    """On demand: a packet hits the flow, ACQUIRE, then the SAs replace the
+    kernel's acquire state and the traffic passes."""
+    add_inner(pair, 4)
+    a_in, b_in, a_net, b_net = INNER[4]
+    with XfrmBackend(netns=pair.a) as a:
+        events = a.events()
+        a.add_policy(
+            PolicySpec(
+                Selector.of(a_net, b_net),
+                "out",
+                templates=[Template(50, "tunnel", A4, B4, 1)],
+            )
+        )
+        done = in_ns(pair.a, "ping", "-c", "1", "-W", "1", "-I", a_in, b_in)
+        assert done.returncode != 0  # no SA yet
+        [acquire] = events.wait(3.0)
+        events.close()
+        assert isinstance(acquire, AcquireEvent)
+        assert (acquire.src, acquire.dst, acquire.reqid) == (A4, B4, 1)
+        [state] = blocks(ip("xfrm", "state", ns=pair.a))
+        assert state.startswith(f"src {A4} dst {B4}") and "spi 0x00000000" in state
+        t = install_pair(pair, CBC_SHA1, 4)  # its out policy replaces A's
+        spis = {r.spi for r in a.list_sas()}
+        assert spis == {t.spi_ab, t.spi_ba}  # the acquire state is gone
+    ping(pair.a, a_in, b_in)
+    assert packets(pair.a) == {t.spi_ab: 3, t.spi_ba: 3}

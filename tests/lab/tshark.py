@@ -14,9 +14,11 @@ address shows as ``isakmp.id.data.ipv4_addr`` and the mask as
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import json
 import os
+import shutil
 import struct
 import subprocess
 import tempfile
@@ -42,6 +44,7 @@ def _env() -> dict[str, str]:
     global _config_dir
     if _config_dir is None:
         _config_dir = tempfile.mkdtemp(prefix="lab-wireshark-")
+        atexit.register(shutil.rmtree, _config_dir, True)
     return {**os.environ, "WIRESHARK_CONFIG_DIR": _config_dir}
 
 

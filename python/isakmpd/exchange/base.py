@@ -33,6 +33,13 @@ class ExchangeFailed(Exception):
         self.notify = notify
 
 
+class Rejected(ExchangeFailed):
+    """Drops one message but keeps the exchange: a message that does not
+    decrypt, does not verify or does not belong here may be forged or
+    damaged, and the genuine one may still come. The reason is kept for the
+    log line of the exchange's end, should it fail."""
+
+
 @dataclass
 class InMessage:
     """A received message, parsed and, if it was encrypted, decrypted."""
@@ -131,6 +138,11 @@ class Exchange:
         self.started = now
         self.last_sent: bytes | None = None
         self.last_received: bytes | None = None
+        #: the received message that ``last_sent`` answers (None: it answers
+        #: nothing, e.g. the initiator's first message)
+        self.answers: bytes | None = None
+        #: why the last message dropped by this exchange was dropped
+        self.rejected = ""
         self.xmits = 0
         self.done = False
         self.failed = False
@@ -153,6 +165,7 @@ class Exchange:
     def transmit(self, data: bytes, now: float, expect_reply: bool) -> None:
         """Send ``data`` now and keep it for retransmission."""
         self.last_sent = data
+        self.answers = self.last_received
         self.xmits = 0
         self.engine.transmit(self.sa, data)
         self._cancel_retransmit()
@@ -176,7 +189,7 @@ class Exchange:
             return
         if self.xmits >= self.engine.general.retransmits:
             self.fail(now, f"no reply from {self.sa.remote[0]} after "
-                      f"{self.xmits} retransmissions")
+                      f"{self.xmits} retransmissions{self._why_silent()}")
             return
         self.xmits += 1
         self.debug(30, "retransmission %d", self.xmits)
@@ -184,8 +197,12 @@ class Exchange:
         self._schedule_retransmit(now)
 
     def resend_on_duplicate(self) -> None:
-        """The peer repeated its last message: our answer was lost."""
-        if self.last_sent is not None:
+        """The peer repeated its last message: our answer was lost. A repeat
+        of a message we sent nothing after (the last one of the exchange)
+        gets no answer: answering it with our previous message would make
+        the peer answer that in turn, for ever."""
+        if self.last_sent is not None and self.answers is not None and (
+                self.answers == self.last_received):
             self.debug(30, "duplicate message, sending our last one again")
             self.engine.transmit(self.sa, self.last_sent)
 
@@ -207,7 +224,8 @@ class Exchange:
     def _expire(self, now: float) -> None:
         self._deadline = None
         if not self.done:
-            self.fail(now, "exchange took longer than Exchange-max-time")
+            self.fail(now, "exchange took longer than Exchange-max-time"
+                      + self._why_silent())
 
     def fail(self, now: float, reason: str, notify: int = 0) -> None:
         """End the exchange unsuccessfully (logged once, here)."""
@@ -221,7 +239,26 @@ class Exchange:
             self._deadline = None
         if notify:
             self.engine.send_notify(self.sa, notify, now, self.notify_spi(notify))
+        # kept a while to swallow repeats of the message that failed it, then
+        # dropped (the engine drops a failed phase 1 with its SA at once)
+        self._linger = self.engine.timers.schedule(
+            now + self.engine.general.exchange_max_time, self._forget,
+            f"exchange_linger({self.name})")
         self.engine.exchange_failed(self, reason, now)
+
+    def _why_silent(self) -> str:
+        if self.rejected:
+            return f" (dropped: {self.rejected})"
+        return self.no_reply_hint()
+
+    def no_reply_hint(self) -> str:
+        """Why the peer may have gone quiet, for the log line (or "")."""
+        return ""
+
+    def reject(self, reason: str) -> None:
+        """Drop the message being handled; the exchange goes on."""
+        self.rejected = reason
+        self.debug(10, "message dropped: %s", reason)
 
     def notify_spi(self, notify: int) -> tuple[int, bytes]:
         """(protocol id, SPI) to put in a NOTIFY about this exchange."""
@@ -242,6 +279,8 @@ class Exchange:
             return
         try:
             self.handle(msg, now)
+        except Rejected as e:
+            self.reject(e.reason)
         except ExchangeFailed as e:
             self.fail(now, e.reason, e.notify)
         except MessageError as e:

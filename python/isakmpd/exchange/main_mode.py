@@ -18,7 +18,8 @@ from ..errors import CryptoError
 from ..log import Cls
 from ..sa import IsakmpSA
 from . import natt, proposal
-from .base import Exchange, ExchangeFailed, InMessage, encode_protected, make_dh
+from .base import (Exchange, ExchangeFailed, InMessage, Rejected, encode_protected,
+                   make_dh)
 from .ids import address_id, describe
 
 if TYPE_CHECKING:
@@ -73,8 +74,8 @@ class MainMode(Exchange):
 
     def handle(self, msg: InMessage, now: float) -> None:
         if msg.header.exchange_type != self.kind:
-            raise ExchangeFailed("message of another exchange type",
-                                 NotifyType.INVALID_EXCHANGE_TYPE)
+            raise Rejected(f"{name_of(ExchangeType, msg.header.exchange_type)} "
+                           "message in Main Mode", NotifyType.INVALID_EXCHANGE_TYPE)
         if self.initiator:
             steps = {1: self._i_got_2, 3: self._i_got_4, 5: self._i_got_6}
         else:
@@ -83,11 +84,22 @@ class MainMode(Exchange):
         if handler is None:
             self.debug(20, "unexpected message at step %d dropped", self.step)
             return
-        handler(msg, now)
+        try:
+            handler(msg, now)
+        except Rejected:
+            raise
+        except ExchangeFailed as e:
+            # a message without the payloads it must have, before anything
+            # authenticates it, is as likely damaged or forged as the peer's:
+            # drop it and wait for the genuine one (the first message has no
+            # exchange to wait in)
+            if self.step > 0 and e.notify == NotifyType.PAYLOAD_MALFORMED:
+                raise Rejected(e.reason, e.notify) from None
+            raise
 
     def _i_got_2(self, msg: InMessage, now: float) -> None:
         if msg.encrypted:
-            raise ExchangeFailed("message 2 is encrypted", NotifyType.INVALID_FLAGS)
+            raise Rejected("message 2 is encrypted", NotifyType.INVALID_FLAGS)
         reply = msg.one(_core.SA, "SA")
         self.params = proposal.accept_phase1_reply(reply, self.peer.transforms)
         self.sa.params = self.params
@@ -108,7 +120,7 @@ class MainMode(Exchange):
 
     def _i_got_4(self, msg: InMessage, now: float) -> None:
         if msg.encrypted:
-            raise ExchangeFailed("message 4 is encrypted", NotifyType.INVALID_FLAGS)
+            raise Rejected("message 4 is encrypted", NotifyType.INVALID_FLAGS)
         self.gxr = msg.one(_core.KE, "KE").data
         self.nr = check_nonce(msg.one(_core.Nonce, "NONCE"))
         self._derive_keys()
@@ -132,16 +144,15 @@ class MainMode(Exchange):
 
     def _i_got_6(self, msg: InMessage, now: float) -> None:
         if not msg.encrypted:
-            raise ExchangeFailed("message 6 is not encrypted",
-                                 NotifyType.INVALID_FLAGS)
+            raise Rejected("message 6 is not encrypted", NotifyType.INVALID_FLAGS)
         idp = msg.one(_core.ID, "ID")
         hash_r = msg.one(_core.Hash, "HASH").data
         assert self.sa.keys is not None
         want = self.sa.keys.hash_r(self.gxr, self.gxi, self.sa.rcookie,
                                    self.sa.icookie, self.sai_b, idp.body)
         if not _core.ct_eq(hash_r, want):
-            raise ExchangeFailed("HASH_R does not verify (wrong pre-shared key?)",
-                                 NotifyType.INVALID_HASH_INFORMATION)
+            raise Rejected("HASH_R does not verify (wrong pre-shared key?)",
+                           NotifyType.INVALID_HASH_INFORMATION)
         self._check_remote_id(idp)
         assert self.sa.cipher is not None
         self.sa.cipher.commit(0)
@@ -167,7 +178,7 @@ class MainMode(Exchange):
 
     def _r_got_3(self, msg: InMessage, now: float) -> None:
         if msg.encrypted:
-            raise ExchangeFailed("message 3 is encrypted", NotifyType.INVALID_FLAGS)
+            raise Rejected("message 3 is encrypted", NotifyType.INVALID_FLAGS)
         self.gxi = msg.one(_core.KE, "KE").data
         self.ni = check_nonce(msg.one(_core.Nonce, "NONCE"))
         self._make_dh()
@@ -188,16 +199,15 @@ class MainMode(Exchange):
 
     def _r_got_5(self, msg: InMessage, now: float) -> None:
         if not msg.encrypted:
-            raise ExchangeFailed("message 5 is not encrypted",
-                                 NotifyType.INVALID_FLAGS)
+            raise Rejected("message 5 is not encrypted", NotifyType.INVALID_FLAGS)
         idp = msg.one(_core.ID, "ID")
         hash_i = msg.one(_core.Hash, "HASH").data
         assert self.sa.keys is not None and self.sa.cipher is not None
         want = self.sa.keys.hash_i(self.gxi, self.gxr, self.sa.icookie,
                                    self.sa.rcookie, self.sai_b, idp.body)
         if not _core.ct_eq(hash_i, want):
-            raise ExchangeFailed("HASH_I does not verify (wrong pre-shared key?)",
-                                 NotifyType.INVALID_HASH_INFORMATION)
+            raise Rejected("HASH_I does not verify (wrong pre-shared key?)",
+                           NotifyType.INVALID_HASH_INFORMATION)
         self._check_remote_id(idp)
         self.sa.cipher.commit(0)
         self.got_reply(msg)
@@ -216,6 +226,12 @@ class MainMode(Exchange):
         self.engine.phase1_established(self.sa, now)
 
     # ------------------------------------------------------------ shared
+    def no_reply_hint(self) -> str:
+        if self.initiator and self.step == 5 and self.peer.psk is not None:
+            # a responder with another key cannot read message 5
+            return " (message 5 unanswered: wrong pre-shared key?)"
+        return ""
+
     def _note_vids(self, msg: InMessage) -> None:
         vids = [v.data for v in msg.all(_core.VendorID)]
         self.sa.peer_vids = vids

@@ -21,8 +21,8 @@ from ..errors import CryptoError
 from ..kernel import algs
 from ..sa import IpsecProto, IpsecSA, IsakmpSA, Selector, base_encap_mode
 from . import proposal
-from .base import (Exchange, ExchangeFailed, InMessage, encode_protected, make_dh,
-                   raw_after)
+from .base import (Exchange, ExchangeFailed, InMessage, Rejected, encode_protected,
+                   make_dh, raw_after)
 from .ids import id_selector, selector_id
 
 if TYPE_CHECKING:
@@ -65,12 +65,18 @@ class QuickMode(Exchange):
         self.ipsec: IpsecSA | None = None
         self.peer_spis: dict[int, bytes] = {}
         self.peer_nat_oa: list[tuple[int, bytes]] = []
+        #: (protocol, SPI) of the initiator's first proposal, as received
+        self.offer_spi: tuple[int, bytes] | None = None
 
     @property
     def conn_name(self) -> str:
         return self.conn.name if self.conn is not None else "?"
 
     def notify_spi(self, notify: int) -> tuple[int, bytes]:
+        # the initiator's SPI names the negotiation for both sides: the
+        # initiator allocated it, the responder received it in message 1
+        if not self.initiator and self.offer_spi is not None:
+            return self.offer_spi
         for pid, spi in self.spis.items():
             return (pid, spi)
         return super().notify_spi(notify)
@@ -97,15 +103,14 @@ class QuickMode(Exchange):
 
     def _check_hash(self, msg: InMessage, prefix: bytes) -> None:
         if not msg.payloads or not isinstance(msg.payloads[0], _core.Hash):
-            raise ExchangeFailed("Quick Mode message does not start with HASH",
-                                 NotifyType.INVALID_PAYLOAD_TYPE)
+            raise Rejected("Quick Mode message does not start with HASH",
+                           NotifyType.INVALID_PAYLOAD_TYPE)
         h = msg.payloads[0]
         assert self.sa.keys is not None
         want = self.sa.keys.prf_a(self.mid.to_bytes(4, "big") + prefix
                                   + raw_after(msg.payloads, h))
         if not _core.ct_eq(h.data, want):
-            raise ExchangeFailed("HASH does not verify",
-                                 NotifyType.INVALID_HASH_INFORMATION)
+            raise Rejected("HASH does not verify", NotifyType.INVALID_HASH_INFORMATION)
 
     def _pfs(self, ke: _core.KE | None, group: int | None) -> None:
         if group is None:
@@ -174,8 +179,7 @@ class QuickMode(Exchange):
         if msg.header.exchange_type != self.kind:
             return
         if not msg.encrypted:
-            raise ExchangeFailed("Quick Mode message not encrypted",
-                                 NotifyType.INVALID_FLAGS)
+            raise Rejected("Quick Mode message not encrypted", NotifyType.INVALID_FLAGS)
         if self.initiator and self.step == 1:
             self._i_got_2(msg, now)
         elif not self.initiator and self.step == 0:
@@ -219,6 +223,9 @@ class QuickMode(Exchange):
         assert self.sa.cipher is not None
         self.sa.cipher.commit(self.mid)
         peer_sa = msg.one(_core.SA, "SA")
+        if peer_sa.proposals:
+            first = peer_sa.proposals[0]
+            self.offer_spi = (first.protocol_id, first.spi)
         self.ni = _nonce(msg)
         ids = msg.all(_core.ID)
         if len(ids) not in (0, 2):
@@ -262,12 +269,12 @@ class QuickMode(Exchange):
 
     def _r_got_3(self, msg: InMessage, now: float) -> None:
         if len(msg.payloads) < 1 or not isinstance(msg.payloads[0], _core.Hash):
-            raise ExchangeFailed("message 3 lacks HASH(3)", NotifyType.PAYLOAD_MALFORMED)
+            raise Rejected("message 3 lacks HASH(3)", NotifyType.PAYLOAD_MALFORMED)
         assert self.sa.keys is not None and self.sa.cipher is not None
         want = self.sa.keys.prf_a(b"\0" + self.mid.to_bytes(4, "big") + self.ni + self.nr)
         if not _core.ct_eq(msg.payloads[0].data, want):
-            raise ExchangeFailed("HASH(3) does not verify",
-                                 NotifyType.INVALID_HASH_INFORMATION)
+            raise Rejected("HASH(3) does not verify",
+                           NotifyType.INVALID_HASH_INFORMATION)
         self.sa.cipher.commit(self.mid)
         self.got_reply(msg)
         self.ipsec = self._make_ipsec(now, self.peer_spis)

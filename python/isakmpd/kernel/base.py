@@ -350,8 +350,10 @@ class AcquireEvent:
 
     ``src``/``dst`` are the SA's ends (the template's tunnel ends, or the
     packet's addresses in transport mode), ``selector`` the packet's own
-    flow, ``policy`` the selector of the policy it hit. Give ``seq`` to
-    ``get_spi`` so that the kernel's larval SA is the one completed.
+    flow, ``policy`` the selector of the policy it hit. ``seq`` numbers the
+    acquire. The kernel keeps an acquire state (SPI 0) for the outbound
+    SA meanwhile; adding that SA with the same ends, mode and ``reqid``
+    replaces it, and otherwise it expires (``net.core.xfrm_acq_expires``).
     """
 
     proto: int

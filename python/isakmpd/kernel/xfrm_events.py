@@ -76,6 +76,8 @@ class XfrmEvents(EventSource):
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
             sock.bind((0, 0))
+            # TODO(NAT-T mapping changes): join XFRMNLGRP_MAPPING too, so that a
+            # peer's new NAT address or port (XFRM_MSG_MAPPING) is followed.
             for group in (m.XFRMNLGRP_ACQUIRE, m.XFRMNLGRP_EXPIRE):
                 sock.setsockopt(m.SOL_NETLINK, m.NETLINK_ADD_MEMBERSHIP, group)
         except OSError as e:
