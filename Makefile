@@ -1,8 +1,13 @@
 # isakmpd for Linux: build, demo, tests.
-PYTHON ?= python3
+#
+# Everything Python runs from a virtual environment in .venv (Debian's
+# system Python refuses pip installs), made with the python3 on PATH.
+PYTHON3 ?= python3
+VENV ?= .venv
+PY := $(abspath $(VENV))/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: all build core deps demo test test-rust test-python bench clean
+.PHONY: all build core deps demo test test-rust test-python test-quick bench clean
 
 all: build
 
@@ -10,8 +15,12 @@ all: build
 deps:
 	tools/install-deps.sh
 
-build:
-	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[test]'
+$(PY):
+	$(PYTHON3) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+
+build: $(PY)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 
 # incremental rebuild of the extension in place (after a first `make build`)
 core:
@@ -19,19 +28,23 @@ core:
 	cp target/release/lib_core.so python/isakmpd/_core.abi3.so
 
 demo: deps build
-	tools/demo.sh
+	PYTHON=$(PY) tools/demo.sh
 
 test-rust:
 	cargo test -q --workspace --exclude isakmpd-core
 
 test-python: build
-	$(PYTHON) -m pytest -q $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests
 
 test: test-rust test-python
 
+# everything but the qemu VM tests
+test-quick: build
+	$(PY) -m pytest -q -m "not vm" $(PYTEST_ARGS) tests
+
 bench: build
-	$(PYTHON) -m pytest -q tests/bench --benchmark-only
+	$(PY) -m pytest -q tests/bench --benchmark-only
 
 clean:
 	cargo clean
-	rm -f python/isakmpd/_core*.so
+	rm -rf $(VENV) python/isakmpd/_core*.so

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import pytest
-
 from isakmpd import _core, log
 from isakmpd.conf.store import Conf
 from isakmpd.constants import ExchangeType, Flags
@@ -478,8 +477,8 @@ class LogRecords:
         self._caplog.clear()
 
 
-@pytest.fixture
-def isakmpd_log(caplog: pytest.LogCaptureFixture) -> Iterator[LogRecords]:
+@pytest.fixture(name="isakmpd_log")
+def isakmpd_log_fixture(caplog: pytest.LogCaptureFixture) -> Iterator[LogRecords]:
     """caplog on the ``isakmpd`` loggers (propagation forced on), and the
     debug levels restored after the test."""
     root = logging.getLogger("isakmpd")

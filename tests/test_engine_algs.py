@@ -6,10 +6,16 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
 from enginepair import assert_keys_cross, established, gateway_pair
-from isakmpd.constants import (AuthAlg, EncAlg, EncapMode, EspTransform, AhTransform,
-                               HashAlg, ProtocolId)
+from isakmpd.constants import (
+    AhTransform,
+    AuthAlg,
+    EncAlg,
+    EncapMode,
+    EspTransform,
+    HashAlg,
+    ProtocolId,
+)
 
 CIPHERS = {"3DES": (EncAlg.TDES_CBC, 24), "AES": (EncAlg.AES_CBC, 16),
            "AES-128": (EncAlg.AES_CBC, 16), "AES-192": (EncAlg.AES_CBC, 24),
@@ -128,7 +134,6 @@ def test_transport_mode_host_to_host_without_ids():
         "192.0.2.2/32", "192.0.2.1/32")
     # no ID payloads in Quick Mode: look inside message 1 with east's keys
     from enginepair import open_protected
-    from isakmpd import _core
     qm1 = [p for p in net.sent if p.exchange_type == 32][0]
     # message 1 was already decrypted by east; decrypting again under the
     # same message ID is possible as long as the state is dropped after

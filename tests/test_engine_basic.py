@@ -9,11 +9,16 @@ import hmac
 import json
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-from enginepair import (EAST_IP, PSK, WEST_IP, assert_keys_cross, established,
-                        gateway_pair, isakmpd_log)  # noqa: F401
+from enginepair import (
+    EAST_IP,
+    PSK,
+    WEST_IP,
+    assert_keys_cross,
+    established,
+    gateway_pair,
+    isakmpd_log_fixture,  # noqa: F401
+)
 from isakmpd import log, report
 from isakmpd.constants import ExchangeType, Flags, ProtocolId
 from isakmpd.engine import InstallSA
@@ -270,7 +275,8 @@ def test_key_schedule_matches_independent_oracle(isakmpd_log):
     assert wp.keymat_out == ep.keymat_in == keymat(spi_e, n)
     assert_keys_cross(ws, es)
     # the crypto log names each KEYMAT once per side and direction
-    assert crypto.count(f"vpn IPSEC_ESP SPI {spi_w.hex()} in KEYMAT {keymat(spi_w, n).hex()}") == 1
+    assert crypto.count(f"vpn IPSEC_ESP SPI {spi_w.hex()} in KEYMAT "
+                        f"{keymat(spi_w, n).hex()}") == 1
     assert crypto.count(f"vpn IPSEC_ESP SPI {spi_w.hex()} out KEYMAT "
                         f"{keymat(spi_w, n).hex()}") == 1
 

@@ -3,8 +3,16 @@ shutdown."""
 
 from __future__ import annotations
 
-from enginepair import (EAST_IP, WEST_IP, Network, established, gateway_pair,
-                        is_info, open_protected, peer_conf)
+from enginepair import (
+    EAST_IP,
+    WEST_IP,
+    Network,
+    established,
+    gateway_pair,
+    is_info,
+    open_protected,
+    peer_conf,
+)
 from isakmpd import _core
 from isakmpd.constants import ExchangeType, ProtocolId
 from isakmpd.engine import InstallSA, RemoveSA
@@ -166,3 +174,25 @@ def test_events_name_the_sa_to_remove():
     [rw], [re_] = w.removed(), e.removed()
     assert rw.protos[0].spi_out == re_.protos[0].spi_in
     assert rw.state == re_.state == "dead"
+
+
+def test_both_sides_active():
+    """Both ends start the connection at once: two ISAKMP SAs and two
+    bundles, each keyed the same on both ends, and no endless renewal."""
+    net = Network()
+    w = net.add("west", peer_conf(WEST_IP, EAST_IP, active=True, check_interval=30),
+                1, WEST_IP)
+    e = net.add("east", peer_conf(EAST_IP, WEST_IP, active=True, check_interval=30,
+                                  my_net="10.2.0.0/24", peer_net="10.1.0.0/24"),
+                2, EAST_IP)
+    net.start()
+    net.run()
+    assert len(w.installed()) == len(e.installed()) == 2
+    by_spi = {s.protos[0].spi_in: s for s in e.installed()}
+    for ws in w.installed():
+        es = by_spi[ws.protos[0].spi_out]
+        assert es.protos[0].keymat_out == ws.protos[0].keymat_in
+        assert es.initiator != ws.initiator
+    n = len(net.sent)
+    net.advance(100)
+    assert len(net.sent) == n

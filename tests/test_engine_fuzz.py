@@ -16,9 +16,7 @@ from __future__ import annotations
 import random
 
 import pytest
-
-from enginepair import (assert_keys_cross, established, gateway_pair, Network,
-                        Packet)
+from enginepair import Network, Packet, assert_keys_cross, established, gateway_pair
 from isakmpd import _core
 from isakmpd.constants import ProtocolId
 from isakmpd.engine import RemoveSA

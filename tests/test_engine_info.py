@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import logging
 
-from enginepair import (EAST_IP, WEST_IP, established, gateway_pair, is_info,
-                        isakmpd_log, open_protected)  # noqa: F401
+from enginepair import (
+    EAST_IP,
+    WEST_IP,
+    established,
+    gateway_pair,
+    is_info,
+    isakmpd_log_fixture,  # noqa: F401
+    open_protected,
+)
 from isakmpd import _core
 from isakmpd.constants import ExchangeType, NotifyType, ProtocolId
 from isakmpd.engine import RemoveSA
@@ -180,3 +187,27 @@ def test_delete_names_only_the_peers_sas():
     d = info.delete_payload(ProtocolId.IPSEC_ESP, [ws.protos[0].spi_in])
     net.inject(info.build(wsa, 0x99, [d]), W, E)
     assert e.counts() == (1, 1) and e.removed() == []
+
+
+def test_informational_message_with_a_quick_mode_message_id_is_dropped():
+    """A protected informational message that reuses the message ID of a
+    Quick Mode in progress must not disturb that Quick Mode's IVs."""
+    net, w, e = gateway_pair(start=False)
+    net.start()
+    while net.pending()[0].index != 8:  # up to Quick Mode message 3
+        net.step()
+    [qm3] = net.take()
+    [wsa] = w.isakmp_sas()
+    # encrypt under the IV east holds for that message ID: the chain through
+    # Quick Mode messages 1 and 2
+    mid = qm3.message_id
+    wsa.cipher.forget(mid)
+    for p in net.sent[6:8]:
+        wsa.cipher.decrypt(mid, p.data[28:])
+        wsa.cipher.commit(mid)
+    note = info.notify_payload(NotifyType.INITIAL_CONTACT, ProtocolId.ISAKMP,
+                               wsa.cookies)
+    net.inject(info.build(wsa, qm3.message_id, [note]), qm3.src, qm3.dst)
+    net.inject(qm3.data, qm3.src, qm3.dst)
+    ws, es = established(net)
+    assert es.protos[0].keymat_in == ws.protos[0].keymat_out

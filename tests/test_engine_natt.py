@@ -4,12 +4,27 @@ a peer that speaks only the drafts."""
 
 from __future__ import annotations
 
-from enginepair import (EAST_IP, Nat, Network, Packet, assert_keys_cross,
-                        established, open_protected, peer_conf)
+from enginepair import (
+    EAST_IP,
+    Nat,
+    Network,
+    Packet,
+    assert_keys_cross,
+    established,
+    open_protected,
+    peer_conf,
+)
 from isakmpd import _core
-from isakmpd.constants import (VID_NATT_DRAFT_02, VID_NATT_DRAFT_02N,
-                               VID_NATT_DRAFT_03, VID_NATT_RFC3947, EncapMode,
-                               ExchangeType, IpsecAttr, PayloadType)
+from isakmpd.constants import (
+    VID_NATT_DRAFT_02,
+    VID_NATT_DRAFT_02N,
+    VID_NATT_DRAFT_03,
+    VID_NATT_RFC3947,
+    EncapMode,
+    ExchangeType,
+    IpsecAttr,
+    PayloadType,
+)
 
 INSIDE, PUBLIC = "10.0.0.1", "198.51.100.1"
 
@@ -152,3 +167,22 @@ def test_transport_mode_behind_nat_sends_nat_oa():
         (21, bytes([10, 0, 0, 1])), (21, bytes([192, 0, 2, 2]))]
     assert len(w.installed()) == 1 and len(e.installed()) == 1
     assert w.installed()[0].protos[0].encap_mode == EncapMode.UDP_ENCAP_TRANSPORT
+
+
+def test_lost_messages_after_the_float_are_recovered():
+    for lost in (4, 5, 6, 7, 8):
+        net = Network()
+        net.add("west", peer_conf(INSIDE, EAST_IP, active=True), 1, INSIDE)
+        net.add("east", peer_conf(EAST_IP, PUBLIC, active=False, my_net="10.2.0.0/24",
+                                  peer_net="10.1.0.0/24"), 2, EAST_IP)
+        net.nat = Nat(INSIDE, PUBLIC)
+        net.drop(lambda p, i=lost: p.index == i)
+        net.start()
+        net.settle(100)
+        ws, es = established(net)
+        assert_keys_cross(ws, es)
+        assert es.udp_encap and ws.udp_encap
+        # encrypted messages, retransmissions too, went over port 4500 (a
+        # repeated message 4 still goes from port 500)
+        assert all(p.src[1] == 4500 for p in net.sent if p.encrypted), lost
+        assert len(net.sent) > 9

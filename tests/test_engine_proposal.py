@@ -4,13 +4,18 @@ transforms, no overlap, lifetimes, key lengths and unknown attributes."""
 from __future__ import annotations
 
 import pytest
-
-from enginepair import (EAST_IP, WEST_IP, established, gateway_pair, isakmpd_log,  # noqa: F401
-                        open_protected)
+from enginepair import (
+    EAST_IP,
+    WEST_IP,
+    established,
+    gateway_pair,
+    isakmpd_log_fixture,  # noqa: F401
+    open_protected,
+)
 from isakmpd import _core
 from isakmpd.conf import model
 from isakmpd.conf.store import Conf
-from isakmpd.constants import (Doi, ExchangeType, NotifyType, ProtocolId)
+from isakmpd.constants import Doi, ExchangeType, NotifyType, ProtocolId
 from isakmpd.engine import ReleaseSPI
 from isakmpd.exchange import proposal
 

@@ -5,9 +5,14 @@ exchange leaves behind (nothing)."""
 from __future__ import annotations
 
 import pytest
-
-from enginepair import (EAST_IP, WEST_IP, assert_keys_cross, established,
-                        gateway_pair, isakmpd_log)  # noqa: F401
+from enginepair import (
+    EAST_IP,
+    WEST_IP,
+    assert_keys_cross,
+    established,
+    gateway_pair,
+    isakmpd_log_fixture,  # noqa: F401
+)
 from isakmpd.constants import ExchangeType
 from isakmpd.engine import ReleaseSPI
 

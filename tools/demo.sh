@@ -24,7 +24,8 @@ kernel_has_esp() {
 }
 
 # the interpreter's real path: a version manager's shim is slow under qemu
-PYTHON=$(python3 -c 'import sys; print(sys.executable)')
+# (make demo passes the project's virtual environment)
+PYTHON=${PYTHON:-$(python3 -c 'import sys; print(sys.executable)')}
 export PYTHON
 
 if [ "${ISAKMPD_DEMO_VM:-0}" != 1 ] && kernel_has_esp; then

@@ -37,7 +37,7 @@ packages=(
   # the VM with a real ESP kernel
   qemu-system-x86 busybox-static
   # everything else the build and the tests use
-  openssl util-linux mount procps python3 python3-pip python3-venv make gcc
+  openssl util-linux mount procps strace python3 python3-pip python3-venv make gcc
   libc6-dev ca-certificates curl
 )
 
