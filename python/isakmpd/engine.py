@@ -247,10 +247,16 @@ class Engine:
                 sa.message_ids.discard(hdr.message_id)
                 self.forget_exchange(qm)
             return
+        if hdr.exchange_type in (ExchangeType.ID_PROT, ExchangeType.AGGRESSIVE):
+            self._drop(msg.remote, "phase 1 exchange with a non-zero message ID")
+            return
         _xlog.warning("exchange type %s from %s not supported",
                       name_of(ExchangeType, hdr.exchange_type), msg.remote[0])
-        self.send_notify(sa, NotifyType.UNSUPPORTED_EXCHANGE_TYPE, now,
-                         (ProtocolId.ISAKMP, sa.cookies))
+        if sa.established and msg.encrypted:
+            # only a protected answer: an unprotected one could end a peer's
+            # phase 1 on the strength of a forged packet
+            self.send_notify(sa, NotifyType.UNSUPPORTED_EXCHANGE_TYPE, now,
+                             (ProtocolId.ISAKMP, sa.cookies))
 
     def _unknown_sa(self, hdr: _core.Header, data: bytes, local: Addr, remote: Addr,
                     now: float) -> None:

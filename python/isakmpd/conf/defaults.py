@@ -105,7 +105,8 @@ def _keylen(name_part: str, cipher: str) -> str | None:
             return f"{bits},{bits}:{bits}"
     if cipher in ("BLOWFISH_CBC", "BLOWFISH"):
         return DFLT_BLF_KEYLEN
-    if cipher in ("AES_CBC", "AES"):
+    if cipher in ("AES_CBC", "AES", "AES_CTR"):
+        # AES-CTR has no default key length either (RFC 3686): offer AES's
         return DFLT_AES_KEYLEN
     return None
 
