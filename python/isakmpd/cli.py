@@ -51,8 +51,11 @@ RFC 2407-2409, NAT-T RFC 3947) peers, and installs them in the kernel.
   -v               verbose logging
   --result-file F  where the FIFO 'S' command writes (default /var/run/isakmpd.result)
 
-FIFO commands: c name, C set|add|rmv|rm|rms|get ..., d, D class level, M,
-p on|off, Q, r, R, S, t [main|quick] name, T."""
+FIFO commands: c name; C set|add|rmv [section]:tag=value, C set ... force,
+C rm|get [section]:tag, C rms [section]; d cookies [msgid|-]; D class level,
+D A level, D T; Q; r; R; S; t [main|quick] name|address; T.
+Not yet: -L, -l and FIFO p (packet capture), -S and FIFO M (high
+availability), -v."""
 
 
 @dataclass

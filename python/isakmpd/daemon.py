@@ -22,11 +22,13 @@ from .engine import Engine, InstallSA, ReleaseSPI, RemoveSA
 from .errors import ConfigError, IsakmpdError, KernelError, KernelLacksESP
 from .log import Cls
 from .rand import Random
-from .report import sa_report
+from .report import full_report, sa_report
 from .transport import Transport, route_source
 from .ui import Ui
 
 _log = log.logger(Cls.MISC)
+#: seconds between a FIFO edit of [Phase 2] and starting its connections
+REINIT_DELAY = 5.0
 
 
 class Daemon:
@@ -48,6 +50,9 @@ class Daemon:
         self._stopping = asyncio.Event()
         self.flows = flows.FlowManager(self.kernel, install_flows=not opts.no_flows)
         self._warned_no_esp = False
+        self.wrote_pidfile = False
+        #: -d not given: the pipe to the waiting command (see _detach)
+        self.ready_fd: int | None = None
 
     # ------------------------------------------------------------ set-up
     def listen_addresses(self) -> list[str]:
@@ -68,6 +73,10 @@ class Daemon:
         if self.opts.local_port and self.opts.local_port != self.opts.listen_port:
             ports.append((self.opts.local_port, False))
         addrs = self.listen_addresses()
+        if not addrs:
+            fam = "IPv4" if self.opts.ipv4 else "IPv6"
+            raise ConfigError(f"no address to listen on: Listen-on names no {fam} "
+                              f"address (-{fam[-1]})", self.opts.config)
         try:
             self.transport.open(addrs, ports)
         except OSError as e:
@@ -155,22 +164,55 @@ class Daemon:
         if not n:
             _log.warning("teardown %s %s: no such SA", phase, name)
 
+    def delete_sa(self, icookie: bytes, rcookie: bytes, msgid: int | None) -> bool:
+        """FIFO ``d``: delete one SA by cookies (and message ID for phase 2)."""
+        eng, now = self.engine, self.now()
+        isakmp = eng.table.find_isakmp(icookie, rcookie)
+        if msgid is None:
+            if isakmp is None:
+                return False
+            eng.delete_isakmp(isakmp, now, send=True)
+            return True
+        found = [s for s in eng.table.ipsec_sas() if s.message_id == msgid
+                 and (s.isakmp.icookie, s.isakmp.rcookie) == (icookie, rcookie)]
+        for s in found:
+            eng.delete_ipsec(s, now, send=True)
+        return bool(found)
+
     def teardown_all(self) -> None:
         self.engine.teardown_all(self.now())
 
     def write_sa_report(self) -> None:
-        text = sa_report(self.engine, self.now())
+        self.write_result(sa_report(self.engine, self.now()))
+
+    def write_result(self, text: str) -> None:
+        """The result file of the FIFO ``S`` and ``C get`` commands."""
         path = self.opts.result
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(text)
         except OSError as e:
-            _log.error("cannot write the SA report to %s: %s", path, e)
+            _log.error("cannot write the result file %s: %s", path, e.strerror)
 
     def write_report(self) -> None:
-        # TODO(the SIGUSR1 report of isakmpd(8) -R)
-        _log.info("report requested (SIGUSR1)")
+        """SIGUSR1 and FIFO ``r``: the state report to the -R file, each line
+        as isakmpd writes it (``HHMMSS.uuuuuu Report> ...``)."""
+        now = self.now()
+        socks = [f"udp_report: fd {u.sock.fileno()} src {u.address}:{u.port}"
+                 f"{' (NAT-T)' if u.natt else ''}" for u in self.transport.sockets]
+        stamp = log.stamp(time.time())
+        text = "".join(f"{stamp} Report> {line}\n"
+                       for line in full_report(self.engine, socks, now))
+        path = self.opts.report
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+        except OSError as e:
+            _log.error("cannot write the report to %s: %s", path, e.strerror)
+            return
+        log.debug(Cls.MISC, 10, f"report written to {path}")
 
     def reload(self) -> None:
         try:
@@ -183,6 +225,26 @@ class Daemon:
         self.conf = conf
         self.engine.reconfigure(conf)
         _log.info("configuration reloaded from %s", self.opts.config)
+        self.reinit_connections()
+
+    def config_changed(self, sections: set[str]) -> None:
+        """After a FIFO ``C`` edit: use it; an edit of [Phase 2] starts the
+        new active connections 5 s later, as isakmpd does."""
+        self.engine.reconfigure(self.conf)
+        if "phase 2" in {s.lower() for s in sections}:
+            self.loop.call_later(REINIT_DELAY, self.reinit_connections)
+
+    def reinit_connections(self) -> None:
+        """Start the active connections that have no IPsec SA and no
+        negotiation under way (after SIGHUP, FIFO R, or a [Phase 2] edit)."""
+        active, _ = model.connections(self.conf)
+        for name in active:
+            if name in self.engine.connecting:
+                continue
+            sas = self.engine.table.ipsec_by_name(name)
+            if any(s.state == "installed" for s in sas):
+                continue
+            self.connect(name)
         self.pump()
 
     def request_shutdown(self) -> None:
@@ -191,6 +253,9 @@ class Daemon:
     # ------------------------------------------------------------ main loop
     async def run(self) -> int:
         self.open()
+        self.wrote_pidfile = _write_pidfile(self.opts.pidfile)
+        _ready(self.ready_fd)
+        self.ready_fd = None
         _log.info("isakmpd %s started%s", __version__,
                   " (no kernel changes: -n)" if self.opts.no_kernel else "")
         self.engine.start(self.now())
@@ -208,18 +273,38 @@ class Daemon:
         return 0
 
 
-def _write_pidfile(path: str) -> None:
+def _os_error(e: OSError) -> str:
+    """An OSError as "path: reason" (or just the reason)."""
+    why = e.strerror or str(e)
+    return f"{e.filename}: {why}" if e.filename else why
+
+
+def _write_pidfile(path: str) -> bool:
     try:
         with open(path, "w") as f:
             f.write(f"{os.getpid()}\n")
+        return True
     except OSError as e:
-        _log.warning("cannot write pid file %s: %s", path, e)
+        _log.warning("cannot write pid file %s: %s", path, e.strerror)
+        return False
 
 
-def _detach() -> None:
-    """Go to the background as isakmpd does without -d."""
-    if os.fork() > 0:
-        os._exit(0)
+def _detach() -> int:
+    """Go to the background as isakmpd does without -d.
+
+    The command returns only once the daemon is ready (sockets bound, FIFO
+    and pid file made): exit status 0, or 1 if it failed on the way. The
+    daemon reports readiness on the returned pipe with :func:`_ready`.
+    """
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid > 0:
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            ok = f.read(1) == b"1"
+        os.waitpid(pid, 0)
+        os._exit(0 if ok else 1)
+    os.close(r)
     os.setsid()
     if os.fork() > 0:
         os._exit(0)
@@ -230,14 +315,24 @@ def _detach() -> None:
     if log.uses_syslog():
         os.dup2(devnull, 2)
     os.close(devnull)
+    return w
+
+
+def _ready(fd: int | None) -> None:
+    """Tell the command that started us in the background that we run."""
+    if fd is None:
+        return
+    try:
+        os.write(fd, b"1")
+    except OSError:
+        pass
+    os.close(fd)
 
 
 def run(opts: Options) -> int:
     log.setup(to_stderr=bool(opts.debug), verbose=opts.verbose)
     for cls, lvl in opts.debug_levels:
         log.set_level(cls, lvl)
-    if log.crypto_secrets_enabled():
-        _log.warning("crypto debug level 99: key material will be logged")
     try:
         conf = Conf.load(opts.config)
         g = model.general(conf)
@@ -253,23 +348,32 @@ def run(opts: Options) -> int:
                 log.set_level(cls, lvl)
             except ValueError as e:
                 _log.warning("Loglevel %s: %s", spec, e)
-    if not opts.debug:
-        _detach()
+    if log.crypto_secrets_enabled():
+        _log.warning("crypto debug level 99: key material will be logged")
+    # TODO(packet capture: -L, -l, FIFO p; high availability: -S, FIFO M)
+    if opts.pcap:
+        _log.warning("packet capture (-L/-l %s) is not supported yet: nothing will "
+                     "be written", opts.pcap)
+    if opts.passive:
+        _log.warning("-S (start passive) is not supported yet: running active")
+    ready_fd = None if opts.debug else _detach()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    daemon: Daemon | None = None
     try:
         daemon = Daemon(opts, conf)
-        _write_pidfile(opts.pidfile)
+        daemon.ready_fd = ready_fd
         return loop.run_until_complete(daemon.run())
     except IsakmpdError as e:
         _log.error("%s", e)
         return 1
     except OSError as e:
-        _log.error("%s", e)
+        _log.error("%s", _os_error(e))
         return 1
     finally:
-        try:
-            os.unlink(opts.pidfile)
-        except OSError:
-            pass
+        if daemon is not None and daemon.wrote_pidfile:
+            try:
+                os.unlink(opts.pidfile)
+            except OSError:
+                pass
         loop.close()

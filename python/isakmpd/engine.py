@@ -110,6 +110,16 @@ def _id_selector(spec: "model.IdSpec | None", default_host: str) -> Selector:
     return Selector(net, spec.protocol, spec.port)
 
 
+def _reserved_payload(payloads: list) -> int:
+    """The first payload type in ``payloads`` that RFC 2408 reserves (one the
+    codec kept as ``Unknown`` below 128), else 0. As in isakmpd, such a
+    message is dropped, while private-use types (128-255) are skipped."""
+    for p in payloads:
+        if isinstance(p, _core.Unknown) and p.payload_type < 128:
+            return p.payload_type
+    return 0
+
+
 class Engine:
     def __init__(self, conf: Conf, rand: Random, spi_allocator: SpiAllocator,
                  route_source: RouteSource, listen_port: int = 500,
@@ -180,9 +190,15 @@ class Engine:
             return
         self._dispatch(sa, ex, msg, now)
 
-    def _drop(self, remote: Addr, why: str, level: int = 10) -> None:
+    def _drop(self, remote: Addr, why: str, level: int = 10,
+              warn: bool = False) -> None:
+        """Count and log (once: a warning, or a debug line) a dropped message."""
         self.stats["dropped"] += 1
-        log.debug(Cls.MESSAGE, level, f"dropped message from {remote[0]}:{remote[1]}: {why}")
+        if warn:
+            _log.warning("dropped message from %s:%d: %s", remote[0], remote[1], why)
+        else:
+            log.debug(Cls.MESSAGE, level,
+                      f"dropped message from {remote[0]}:{remote[1]}: {why}")
 
     def _decode(self, sa: IsakmpSA, hdr: _core.Header, data: bytes, local: Addr,
                 remote: Addr, ex: Exchange | None, now: float) -> InMessage | None:
@@ -203,13 +219,17 @@ class Engine:
                 # keys differ (with pre-shared keys, the key does), or it was
                 # damaged or forged; the genuine one may still come
                 ex.reject(f"message {ex.step + 1} does not decrypt "
-                          f"({e}; wrong pre-shared key?)")
+                          f"(wrong pre-shared key?): {e}")
                 self._drop(remote, f"malformed: {e}", 5)
                 return None
             if encrypted and ex is None and sa.cipher is not None:
                 sa.cipher.forget(hdr.message_id)
-            self._drop(remote, f"malformed: {e}", 5)
-            _log.warning("malformed message from %s dropped: %s", remote[0], e)
+            self._drop(remote, f"malformed: {e}", warn=True)
+            return None
+        if reserved := _reserved_payload(payloads):
+            if encrypted and ex is None and sa.cipher is not None:
+                sa.cipher.forget(hdr.message_id)
+            self._drop(remote, f"reserved payload type {reserved}", warn=True)
             return None
         return InMessage(hdr, payloads, data, local, remote, encrypted)
 
@@ -290,8 +310,10 @@ class Engine:
         try:
             payloads = _core.parse_payloads(hdr.next_payload, data[28:])
         except MessageError as e:
-            self._drop(remote, f"malformed: {e}", 5)
-            _log.warning("malformed message from %s dropped: %s", remote[0], e)
+            self._drop(remote, f"malformed: {e}", warn=True)
+            return
+        if reserved := _reserved_payload(payloads):
+            self._drop(remote, f"reserved payload type {reserved}", warn=True)
             return
         self.table.add_isakmp(sa)
         mm = MainMode(self, sa, peer, False, now)

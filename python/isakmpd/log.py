@@ -42,7 +42,7 @@ TAGS = ("Misc", "Trpt", "Mesg", "Cryp", "Timr", "Sdep", "SA  ", "Exch", "Negt",
 LOGGER_NAMES = ("misc", "transport", "message", "crypto", "timer", "sysdep", "sa",
                 "exchange", "negotiation", "policy", "ui")
 LOG_MAX_LEVEL = 99
-#: isakmpd truncates messages to this many characters
+#: isakmpd truncates messages to this many characters (we cut debug messages only)
 MAX_LINE = 200
 
 _levels = [0] * len(Cls)
@@ -127,6 +127,11 @@ def hexdump(data: bytes) -> list[str]:
     return lines
 
 
+def stamp(t: float) -> str:
+    """isakmpd's time stamp: local ``HHMMSS.uuuuuu``."""
+    return time.strftime("%H%M%S", time.localtime(t)) + f".{int((t % 1) * 1e6):06d}"
+
+
 class IsakmpdFormatter(logging.Formatter):
     """isakmpd's stderr line format."""
 
@@ -135,28 +140,30 @@ class IsakmpdFormatter(logging.Formatter):
         self.suffix = suffix
 
     def format(self, record: logging.LogRecord) -> str:
-        t = record.created
-        lt = time.localtime(t)
-        stamp = time.strftime("%H%M%S", lt) + f".{int((t % 1) * 1e6):06d}"
+        when = stamp(record.created)
         msg = record.getMessage()
-        if len(msg) > MAX_LINE and not getattr(record, "isakmpd_nolimit", False):
-            msg = msg[:MAX_LINE]
         lvl = getattr(record, "isakmpd_level", None)
+        # debug messages are cut as isakmpd cuts them; errors and warnings
+        # are kept whole, so that the reason and the fixing hint survive
+        if (lvl is not None and len(msg) > MAX_LINE
+                and not getattr(record, "isakmpd_nolimit", False)):
+            msg = msg[:MAX_LINE]
         if lvl is not None:
             name = record.name.rsplit(".", 1)[-1]
             try:
                 tag = TAGS[LOGGER_NAMES.index(name)]
             except ValueError:
                 tag = "Misc"
-            head = f"{stamp} {tag} {lvl:02d} "
+            head = f"{when} {tag} {lvl:02d} "
         else:
-            head = f"{stamp} Default "
+            head = f"{when} Default "
         if record.exc_info and record.levelno >= logging.ERROR:
             msg += "\n" + self.formatException(record.exc_info)
         return head + msg + self.suffix
 
 
 _syslog = False
+SYSLOG_SOCKET = "/dev/log"
 
 
 def uses_syslog() -> bool:
@@ -175,8 +182,12 @@ def setup(to_stderr: bool, verbose: bool = False, suffix: str = "") -> None:
         try:
             from logging.handlers import SysLogHandler
 
-            handler = SysLogHandler(address="/dev/log",
+            handler = SysLogHandler(address=SYSLOG_SOCKET,
                                     facility=SysLogHandler.LOG_DAEMON)
+            # Python 3.11+ defers a failed connect to the first message
+            if handler.socket.fileno() < 0:
+                handler.close()
+                raise OSError(f"no syslog at {SYSLOG_SOCKET}")
             handler.setFormatter(logging.Formatter("isakmpd[%(process)d]: %(message)s"))
         except OSError:
             to_stderr = True

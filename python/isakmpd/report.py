@@ -1,4 +1,5 @@
-"""The SA report of the FIFO ``S`` command, in isakmpd's layout."""
+"""The reports: the SA report of the FIFO ``S`` command, in isakmpd's layout,
+and the state report of SIGUSR1 and the FIFO ``r``."""
 
 from __future__ import annotations
 
@@ -90,10 +91,93 @@ def ipsec_lines(sa: IpsecSA, now: float) -> list[str]:
     return lines
 
 
-def sa_report(engine: "Engine", now: float) -> str:
+def sa_report(engine: Engine, now: float) -> str:
     blocks = []
     for sa in engine.table.isakmp_sas():
         blocks.append("\n".join(isakmp_lines(sa, now)))
     for s in engine.table.ipsec_sas():
         blocks.append("\n".join(ipsec_lines(s, now)))
     return "\n\n".join(blocks) + ("\n" if blocks else "")
+
+
+# ---------------------------------------------------------------- SIGUSR1 / FIFO r
+#: tags whose values are secrets: the report shows that they are set, not them
+SECRET_TAGS = frozenset({"authentication"})
+
+
+def _sa_lines(engine: Engine, now: float) -> list[str]:
+    out = []
+    for sa in engine.table.isakmp_sas():
+        life = sa.params.life_seconds if sa.params else 0
+        kb = sa.params.life_kbytes if sa.params else 0
+        flags = FLAG_READY if sa.established else 0
+        refcnt = 1 + len(engine.table.ipsec_of(sa))
+        out += [
+            (f"sa_report: {sa.peer_name} phase 1 doi 1 flags 0x{flags:08x} "
+             f"state {sa.state}"),
+            f"sa_report: icookie {sa.icookie.hex()} rcookie {sa.rcookie.hex()}",
+            (f"sa_report: src {sa.local[0]}:{sa.local[1]} "
+             f"dst {sa.remote[0]}:{sa.remote[1]}"),
+            f"sa_report: msgid 00000000 refcnt {refcnt}",
+            f"sa_report: life secs {life} kb {kb}",
+        ]
+    for s in engine.table.ipsec_sas():
+        flags = FLAG_READY if s.state == "installed" else 0
+        out += [
+            f"sa_report: {s.name} phase 2 doi 1 flags 0x{flags:08x} state {s.state}",
+            (f"sa_report: icookie {s.isakmp.icookie.hex()} "
+             f"rcookie {s.isakmp.rcookie.hex()}"),
+            f"sa_report: msgid {s.message_id:08x}",
+            f"sa_report: life secs {s.life_seconds} kb {s.life_kbytes}",
+        ]
+        for p in s.protos:
+            out.append(f"sa_report: suite {s.suite_name or '-'} proto "
+                       f"{name_of(ProtocolId, p.protocol_id)} spi_in {p.spi_in.hex()} "
+                       f"spi_out {p.spi_out.hex()}")
+        out.append(f"sa_report: src_net {s.local_sel} dst_net {s.remote_sel}")
+    return out
+
+
+def _exchange_lines(engine: Engine) -> list[str]:
+    out = []
+    for sa in engine.table.isakmp_sas():
+        for ex in sa.exchanges.values():
+            if ex.done:
+                continue
+            role = "initiator" if ex.initiator else "responder"
+            phase = 1 if ex.mid == 0 else 2
+            out.append(f"exchange_report: exchange {name_of(ExchangeType, ex.kind)} "
+                       f"{role} phase {phase} doi 1 step {ex.step} "
+                       f"icookie {sa.icookie.hex()} rcookie {sa.rcookie.hex()} "
+                       f"msgid {ex.mid:08x} xmits {ex.xmits}")
+    return out
+
+
+def _connection_lines(engine: Engine, now: float) -> list[str]:
+    from .conf import model
+
+    active, passive = model.connections(engine.conf)
+    nxt = engine.timers.pending()
+    check = next((t for t in nxt if t.name == "connection_checker"), None)
+    when = f"{max(0, int(check.when - now))} seconds" if check else "never"
+    out = [f"connection_report: connection {n} active, next check in {when}"
+           for n in active]
+    out += [f"connection_report: passive connection {n}" for n in passive]
+    return out
+
+
+def full_report(engine: Engine, sockets: list[str], now: float) -> list[str]:
+    """The report of SIGUSR1 and the FIFO ``r``, without time stamps: SAs,
+    exchanges under way, sockets, connections, timers, then the non-default
+    configuration (pre-shared keys left out)."""
+    out = _sa_lines(engine, now) + _exchange_lines(engine)
+    out += [f"transport_report: {s}" for s in sockets]
+    out += _connection_lines(engine, now)
+    out += [f"timer_report: event {t.name} scheduled in "
+            f"{max(0, int(t.when - now))} seconds" for t in engine.timers.pending()]
+    for line in engine.conf.dump():
+        tag, sep, _ = line.partition("=")
+        if sep and tag.strip().lower() in SECRET_TAGS:
+            line = f"{tag}=\t(secret, not shown)"
+        out.append(line)
+    return out

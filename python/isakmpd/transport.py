@@ -63,7 +63,8 @@ class UdpSocket:
         self.wildcard = address in ("0.0.0.0", "::")
         s = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # no SO_REUSEADDR: on Linux it lets a second daemon bind the same
+            # UDP port and take half of the traffic
             if family == socket.AF_INET6:
                 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 s.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
@@ -71,7 +72,11 @@ class UdpSocket:
                 s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
             if bypass is not None:
                 bypass(s)
-            s.bind((address, port))
+            try:
+                s.bind((address, port))
+            except OSError as e:
+                raise OSError(e.errno, f"cannot bind {address} port {port}: "
+                              f"{e.strerror}") from None
             if natt:
                 try:
                     s.setsockopt(socket.IPPROTO_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP)

@@ -12,6 +12,7 @@ import stat
 from typing import TYPE_CHECKING
 
 from . import log
+from .errors import ConfigError
 from .log import Cls
 
 if TYPE_CHECKING:
@@ -20,15 +21,19 @@ if TYPE_CHECKING:
 _log = log.logger(Cls.UI)
 #: isakmpd scans fields with a 200-character limit; a longer line is refused
 MAX_LINE = 1024
+#: commands of isakmpd(8) this daemon does not do yet
+UNSUPPORTED = {"p": "packet capture", "M": "active/passive mode"}
 
 
 class Ui:
-    def __init__(self, daemon: "Daemon", loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, daemon: Daemon, loop: asyncio.AbstractEventLoop) -> None:
         self.daemon = daemon
         self.loop = loop
         self.fd: int | None = None
         self.path: str | None = None
         self._buf = b""
+        #: the rest of an overlong line is being dropped, up to its newline
+        self._discarding = False
 
     def open(self, path: str) -> None:
         if path == "-":
@@ -42,9 +47,12 @@ class Ui:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
-            os.mkfifo(path, 0o600)
-            # opened read-write so that a writer closing never gives EOF
-            self.fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+            try:
+                os.mkfifo(path, 0o600)
+                # opened read-write so that a writer closing never gives EOF
+                self.fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+            except OSError as e:
+                raise OSError(e.errno, f"FIFO: {e.strerror}", path) from None
             self.path = path
         self.loop.add_reader(self.fd, self._readable)
 
@@ -79,9 +87,14 @@ class Ui:
         self._buf += chunk
         while b"\n" in self._buf:
             line, self._buf = self._buf.split(b"\n", 1)
+            if self._discarding:
+                self._discarding = False
+                continue
             self.command(line.decode("utf-8", "replace").strip())
         if len(self._buf) > MAX_LINE:
-            _log.error("FIFO: command longer than %d bytes discarded", MAX_LINE)
+            if not self._discarding:
+                _log.error("FIFO: command longer than %d bytes discarded", MAX_LINE)
+            self._discarding = True
             self._buf = b""
 
     def command(self, line: str) -> None:
@@ -101,7 +114,7 @@ class Ui:
                 d.connect(rest)
             elif cmd == "t":
                 words = rest.split()
-                if len(words) == 1:
+                if len(words) == 1 and words[0] not in ("main", "quick"):
                     d.teardown("quick", words[0])
                 elif len(words) == 2 and words[0] in ("main", "quick"):
                     d.teardown(words[0], words[1])
@@ -113,12 +126,25 @@ class Ui:
                 d.write_sa_report()
             elif cmd == "Q":
                 d.request_shutdown()
+            elif cmd == "r":
+                d.write_report()
+            elif cmd == "R":
+                d.reload()
             elif cmd == "D":
                 self._debug(rest)
+            elif cmd == "C":
+                self._config(rest)
+            elif cmd == "d":
+                self._delete(rest)
+            elif cmd in UNSUPPORTED:
+                # TODO(packet capture -L/-l/p; high availability -S/M)
+                raise ValueError(f"'{cmd}' ({UNSUPPORTED[cmd]}) is not supported yet")
             else:
                 raise ValueError(f"unrecognized command: {line!r}")
-        except ValueError as e:
+        except (ValueError, ConfigError) as e:
             _log.error("FIFO: %s", e)
+        except Exception:  # noqa: BLE001 (a bug must not end the daemon)
+            _log.exception("FIFO: command %r failed", line)
         finally:
             d.pump()
 
@@ -136,4 +162,86 @@ class Ui:
                 cls = int(cls)
         except ValueError:
             raise ValueError(f"bad debug command 'D {rest}'") from None
-        log.set_level(cls, lvl)
+        was_secret = log.crypto_secrets_enabled()
+        try:
+            log.set_level(cls, lvl)
+        except ValueError as e:
+            raise ValueError(f"D {rest}: {e}") from None
+        if log.crypto_secrets_enabled() and not was_secret:
+            _log.warning("crypto debug level 99: key material will be logged")
+
+    def _delete(self, rest: str) -> None:
+        """``d <icookie><rcookie> [msgid|-]``: delete the ISAKMP SA, or with a
+        message ID the IPsec SA negotiated under it, and tell the peer."""
+        words = rest.split()
+        usage = "usage: d <32 hex digits: icookie rcookie> [<8 hex digits: msgid>|-]"
+        if not 1 <= len(words) <= 2 or len(words[0]) != 32:
+            raise ValueError(usage)
+        msgid = words[1] if len(words) == 2 and words[1] != "-" else None
+        try:
+            cookies = bytes.fromhex(words[0])
+            mid = int(msgid, 16) if msgid is not None else None
+        except ValueError:
+            raise ValueError(usage) from None
+        if msgid is not None and len(msgid) != 8:
+            raise ValueError(usage)
+        if not self.daemon.delete_sa(cookies[:8], cookies[8:], mid):
+            _log.warning("FIFO: d %s: no such SA", rest)
+
+    # ---------------------------------------------------------------- C
+    def _config(self, rest: str) -> None:
+        """``C set|add|rmv [section]:tag=value``, ``C set ... force``,
+        ``C rm [section]:tag``, ``C rms [section]``, ``C get [section]:tag``."""
+        op, _, spec = rest.partition(" ")
+        spec = spec.strip()
+        conf = self.daemon.conf
+        if op == "rms":
+            section, tag, value = _section_tag(spec, want_tag=False)
+            with conf.transaction() as t:
+                t.remove_section(section)
+        elif op in ("set", "add", "rmv"):
+            force = False
+            if op == "set" and spec.endswith(" force"):
+                spec, force = spec[:-len(" force")].rstrip(), True
+            section, tag, value = _section_tag(spec, want_value=True)
+            with conf.transaction() as t:
+                if op == "set":
+                    t.set(section, tag, value, override=force)
+                elif op == "add":
+                    t.add(section, tag, value)
+                else:
+                    t.rmv(section, tag, value)
+        elif op in ("rm", "get"):
+            section, tag, _ = _section_tag(spec)
+            if op == "get":
+                self.daemon.write_result(f"{conf.get(section, tag) or ''}\n")
+                return
+            with conf.transaction() as t:
+                t.remove(section, tag)
+        else:
+            raise ValueError(f"usage: C set|add|rmv [section]:tag=value, C rm|get "
+                             f"[section]:tag, C rms [section] (not {rest!r})")
+        log.debug(Cls.UI, 10, f"configuration changed: C {rest}")
+        self.daemon.config_changed({section})
+
+
+def _section_tag(spec: str, want_tag: bool = True, want_value: bool = False
+                 ) -> tuple[str, str, str]:
+    """``[section]:tag=value`` → (section, tag, value)."""
+    form = ("[section]:tag=value" if want_value else
+            "[section]:tag" if want_tag else "[section]")
+    end = spec.find("]")
+    if not spec.startswith("[") or end < 2:
+        raise ValueError(f"expected {form}, not {spec!r}")
+    section, rest = spec[1:end], spec[end + 1:]
+    if not want_tag:
+        if rest:
+            raise ValueError(f"expected {form}, not {spec!r}")
+        return section, "", ""
+    if not rest.startswith(":"):
+        raise ValueError(f"expected {form}, not {spec!r}")
+    tag, eq, value = rest[1:].partition("=")
+    tag = tag.strip()
+    if not tag or bool(eq) != want_value:
+        raise ValueError(f"expected {form}, not {spec!r}")
+    return section, tag, value.strip()

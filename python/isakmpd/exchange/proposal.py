@@ -287,13 +287,17 @@ def phase2_sa(suites: Sequence["SuiteSpec"], spis: dict[int, bytes],
 
 
 def pfs_group(suites: Sequence["SuiteSpec"]) -> int | None:
-    """The DH group of our KE payload: the first group any transform asks for."""
-    for suite in suites:
-        for proto in suite.protocols:
-            for t in proto.transforms:
-                if t.group is not None:
-                    return t.group
-    return None
+    """The DH group of our KE payload. Quick Mode carries one KE payload, so
+    the transforms we offer may not ask for different groups (isakmpd too
+    refuses "differing group descriptions in one QM"): a responder taking
+    one with another group could not use our KE."""
+    groups = sorted({t.group for suite in suites for proto in suite.protocols
+                     for t in proto.transforms if t.group is not None})
+    if len(groups) > 1:
+        raise ExchangeFailed(
+            f"the suites offered ask for different PFS groups "
+            f"({', '.join(map(str, groups))}), but Quick Mode has one KE payload")
+    return groups[0] if groups else None
 
 
 def _ipsec_match(xf: _core.Transform, spec: "IpsecTransformSpec", protocol_id: int,
