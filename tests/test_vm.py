@@ -4,11 +4,9 @@ The VM runs Debian's stock kernel, which has ESP; tools/vm/run.sh boots it
 (TCG, no network devices) with the host's file system read-only. The guest
 tests are the kernel backend with fixed keys (test_kernel_guest.py), our
 daemon keying real ESP against itself and against strongSwan
-(test_tunnel_guest.py), and strongSwan against itself with kernel ESP (the
-lab's own check, tests/test_lab.py). They leave their captures and keys
-behind, and tshark on the host must decrypt them: Wireshark reading our ESP
-with our keys is the outside check that XFRM got the keys and algorithms we
-meant.
+(test_tunnel_guest.py). They leave their captures and keys behind, and
+tshark on the host must decrypt them: Wireshark reading our ESP with our
+keys is the outside check that XFRM got the keys and algorithms we meant.
 
 Skipped only when the VM cannot be prepared (no root, no qemu, no Debian
 mirror for the kernel package), with the reason.
@@ -34,9 +32,12 @@ pytestmark = [pytest.mark.vm, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 VM = ROOT / "tools" / "vm"
 ECHO = "icmp.type == 8 || icmp.type == 0 || icmpv6.type == 128 || icmpv6.type == 129"
-GUEST_TESTS = ["tests/guest", "tests/test_lab.py::test_strongswan_pair_kernel_esp"]
+#: what runs in the guest. tests/test_lab.py::test_strongswan_pair_kernel_esp
+#: (charon <-> charon with kernel ESP) would add about 45 s under TCG; the
+#: guest's charon <-> isakmpd test covers that ground, so it is left out.
+GUEST_TESTS = ["tests/guest"]
 #: tests in GUEST_TESTS, and the key records they leave for the host
-MIN_GUEST_TESTS = 15
+MIN_GUEST_TESTS = 14
 MIN_RECORDS = 10
 
 

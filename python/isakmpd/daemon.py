@@ -143,8 +143,8 @@ class Daemon:
                 self.engine.kernel_result(ev.sa, "kernel lacks ESP")
             if not self._warned_no_esp:
                 self._warned_no_esp = True
-                _log.error("%s; the IKE SAs and flows stay, but no IPsec SA can be "
-                           "installed (use -n to negotiate without the kernel)", e)
+                _log.error("%s; IKE SAs and flows are kept (-n negotiates "
+                           "without the kernel)", e)
         except KernelError as e:
             if isinstance(ev, InstallSA):
                 self.engine.kernel_result(ev.sa, str(e))
@@ -188,12 +188,18 @@ class Daemon:
     def write_result(self, text: str) -> None:
         """The result file of the FIFO ``S`` and ``C get`` commands."""
         path = self.opts.result
+        tmp = f"{path}.{os.getpid()}.tmp"
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(text)
+            os.replace(tmp, path)  # readers see the old file or the whole new one
         except OSError as e:
             _log.error("cannot write the result file %s: %s", path, e.strerror)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
     def write_report(self) -> None:
         """SIGUSR1 and FIFO ``r``: the state report to the -R file, each line

@@ -215,7 +215,9 @@ class Isakmpd:
                 size = path.stat().st_size
             except FileNotFoundError:
                 return False
-            done = size > 0 and size == last[0]
+            # the daemon replaces result files whole, so an empty one is
+            # a finished (empty) report once its size holds still
+            done = size == last[0]
             last[0] = size
             return done
 

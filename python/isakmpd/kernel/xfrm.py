@@ -297,10 +297,10 @@ class XfrmBackend(KernelBackend):
     @staticmethod
     def _lacks(proto: int, e: KernelError) -> KernelLacksESP:
         name = PROTO_NAMES.get(proto, str(proto)).upper()
+        log.debug(log.Cls.SYSDEP, 10, "add_sa: %s", e.reason)
         return KernelLacksESP(
-            f"the kernel has no {name} support, so IPsec SAs cannot be installed "
-            f"({e.reason}); use a kernel with the {_LACKS_MODULE.get(proto, name)} "
-            "modules",
+            f"the kernel has no {name} support ({_LACKS_MODULE.get(proto, name)}): "
+            "IPsec SAs cannot be installed",
             e.errno,
         )
 
