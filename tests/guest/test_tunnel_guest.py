@@ -213,11 +213,16 @@ def add_routes(pair: lab.NetnsPair) -> None:
         )  # fmt: skip
 
 
-def example(side: str, *edits: tuple[str, str | None]) -> str:
+def example(side: str, *edits: tuple[str, str | None], general: str = "") -> str:
     """examples/<side>.conf with tag lines changed: ``(tag, None)`` drops
     the line, ``(tag, "value")`` sets the value, ``(tag, "Other=value")``
-    replaces the whole line."""
+    replaces the whole line; ``general`` is added to [General]."""
     text = (EXAMPLES / f"{side}.conf").read_text()
+    if general:
+        text, n = re.subn(
+            r"^\[General\]\n", f"[General]\n{general}\n", text, flags=re.MULTILINE
+        )
+        assert n == 1, f"examples/{side}.conf: no [General]"
     for tag, value in edits:
         if value is None:
             line = ""
@@ -328,6 +333,11 @@ def ping_through(
 # -- 1. our daemon <-> our daemon, the example configurations --------------
 
 
+#: the connection checker (every 60 s by default) would bring back a
+#: connection torn down with FIFO t on its own: keep it out of the way
+QUIET = "Check-interval=\t3600"
+
+
 @dataclass
 class Gateways:
     pair: lab.NetnsPair
@@ -346,7 +356,7 @@ def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateways]:
     with lab.NetnsPair() as pair:
         add_routes(pair)
         d = {
-            side.name: make_daemon(side, example(side.name), tmp, "ex")
+            side.name: make_daemon(side, example(side.name, general=QUIET), tmp, "ex")
             for side in (pair.west, pair.east)
         }
         try:

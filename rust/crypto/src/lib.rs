@@ -13,12 +13,14 @@ pub mod dh;
 pub mod error;
 pub mod hash;
 pub mod kdf;
+pub mod rsa;
 
 pub use crate::cipher::{cbc_decrypt, cbc_encrypt, CipherAlg, IkeCipher};
 pub use crate::dh::{group_info, random_bytes_needed, DhKey, GroupInfo, GroupKind};
 pub use crate::error::{Error, Result, INVALID_KEY_INFORMATION};
 pub use crate::hash::{ct_eq, hash, hash_len, prf, HashAlg};
 pub use crate::kdf::Phase1Keys;
+pub use crate::rsa::{RsaError, RsaPrivateKey, RsaPublicKey};
 
 #[cfg(test)]
 mod tests {

@@ -8,10 +8,12 @@ use pyo3::prelude::*;
 mod codec;
 mod crypto;
 mod errors;
+mod rsa;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     codec::register(m)?;
     crypto::register(m)?;
+    rsa::register(m)?;
     Ok(())
 }
