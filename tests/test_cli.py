@@ -112,6 +112,16 @@ def test_help(opt: str) -> None:
               "-p listen-port", "-P local-port", "-r seed", "-R report-file"):
         assert o in res.stdout
     assert "FIFO commands" in res.stdout
+    assert "options:" not in res.stdout  # no second, argparse-made list
+    assert res.stderr == ""
+
+
+def test_version() -> None:
+    from isakmpd import __version__
+
+    res = run_isakmpd("--version")
+    assert res.returncode == 0
+    assert res.stdout.strip() == f"isakmpd {__version__}"
 
 
 def test_missing_config_is_named(tmp_path: Path) -> None:

@@ -3,10 +3,14 @@ D, bad commands, long lines and several writers."""
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import lab
 import pytest
@@ -445,3 +449,77 @@ def test_unsupported_commands_say_so(
     d.fifo(cmd)
     d.wait_log(rf"Default FIFO: '{cmd[0]}' \(.*\) is not supported yet", since=mark)
     assert d.alive()
+
+
+def test_result_and_report_files_are_private_and_errors_logged(
+    netns_pair: lab.NetnsPair, isakmpd_factory: Factory, tmp_path: Path
+) -> None:
+    west, _east = start_pair(netns_pair, isakmpd_factory)
+    west.sa_report()
+    west.report()
+    for p in (west.result_path, west.report_path):
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o600
+    w, e = netns_pair.west, netns_pair.east
+    bad = tmp_path / "no-such-dir" / "file"
+    d = started(isakmpd_factory(w, conf_for(w, e, active=False),
+                                args=["-n", "-p", "1500", "-N", "14500",
+                                      "--result-file", str(bad), "-R", str(bad)],
+                                name="unwritable"))
+    mark = d.mark()
+    d.fifo("S")
+    d.fifo("r")
+    d.wait_log(rf"Default cannot write the report {re.escape(str(bad))}: No such file",
+               since=mark)
+    assert f"Default cannot write the result file {bad}: No such file" in d.log()
+    assert d.alive()
+
+
+FAULTY = """\
+import sys
+
+from isakmpd import cli, daemon, engine
+
+_receive = engine.Engine.receive_datagram
+
+
+def receive(self, data, *args, **kw):
+    if data.startswith(b"BOOM"):
+        raise RuntimeError("injected fault")
+    return _receive(self, data, *args, **kw)
+
+
+def teardown_all(self):
+    raise RuntimeError("injected fault in T")
+
+
+engine.Engine.receive_datagram = receive
+daemon.Daemon.teardown_all = teardown_all
+sys.exit(cli.main())
+"""
+
+
+def test_an_internal_error_is_logged_and_the_daemon_goes_on(
+    netns_pair: lab.NetnsPair, isakmpd_factory: Factory, tmp_path: Path
+) -> None:
+    """A bug met while handling a datagram or a FIFO command is logged in
+    the daemon's format, with its traceback, and the daemon keeps working."""
+    script = tmp_path / "faulty.py"
+    script.write_text(FAULTY)
+    w, e = netns_pair.west, netns_pair.east
+    west = started(isakmpd_factory(w, conf_for(w, e, active=False), args=["-n"],
+                                   command=[sys.executable, str(script)]))
+    lab.run(e, sys.executable, "-c",
+            "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+            f"s.sendto(b'BOOM' + bytes(40), ('{w.addr}', 500))")
+    west.wait_log(r"^\d{6}\.\d{6} Default internal error on a message from "
+                  r"192\.0\.2\.2:\d+; dropped$")
+    west.wait_log(r"RuntimeError: injected fault")
+    west.fifo("T")
+    west.wait_log(r"Default FIFO: command 'T' failed")
+    west.wait_log(r"RuntimeError: injected fault in T")
+    assert west.alive()
+    assert "Exception in callback" not in west.log()  # not asyncio's raw report
+    # it still negotiates
+    east = isakmpd_factory(e, conf_for(e, w, active=False), args=["-n"])
+    west.fifo("c west-east")
+    wait_established(west, east)

@@ -112,6 +112,8 @@ def restore_logging() -> Iterator[None]:
     yield
     for h in list(log.root.handlers):
         log.root.removeHandler(h)
+        if h not in handlers:
+            h.close()
     for h in handlers:
         log.root.addHandler(h)
     for c, lvl in zip(log.Cls, levels):

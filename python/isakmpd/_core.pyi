@@ -328,3 +328,30 @@ def cbc_encrypt(enc_alg: int, key: bytes, iv: bytes, data: bytes) -> bytes:
 def cbc_decrypt(enc_alg: int, key: bytes, iv: bytes, data: bytes) -> bytes: ...
 def ct_eq(a: bytes, b: bytes) -> bool:
     """Constant-time comparison of MACs and hashes."""
+
+# ---------------------------------------------------------------- RSA (RSA_SIG)
+
+class RsaKey:
+    """An RSA private key for RSA_SIG authentication, read from PKCS#8 or
+    PKCS#1 DER (CryptoError otherwise, or for a modulus outside 1024-8192
+    bits). Its numbers are zeroized when the object is freed."""
+
+    bits: int
+    def __init__(self, der: bytes) -> None: ...
+    def sign_raw(self, data: bytes) -> bytes:
+        """PKCS#1 v1.5 type-1 padding over ``data`` itself, with NO
+        DigestInfo (IKEv1 signs HASH_I/HASH_R this way; OpenSSL's
+        RSA_private_encrypt with RSA_PKCS1_PADDING), then the private-key
+        operation, blinded with OS randomness (which does not change the
+        result). The signature has the modulus length. CryptoError if
+        ``data`` is longer than the modulus length minus 11. Releases the
+        GIL."""
+    def public_der(self) -> bytes:
+        """The public key as SubjectPublicKeyInfo DER."""
+
+def rsa_verify_raw(public_der: bytes, data: bytes, sig: bytes) -> bool:
+    """Whether ``sig`` is the ``RsaKey.sign_raw`` signature of ``data``
+    under ``public_der`` (SubjectPublicKeyInfo or PKCS#1 RSAPublicKey DER).
+    False for a wrong signature, data or key; a signature shorter than the
+    modulus is read with its leading zero bytes restored, as OpenSSL does.
+    CryptoError only for a key that cannot be read. Releases the GIL."""

@@ -48,14 +48,15 @@ RFC 2407-2409, NAT-T RFC 3947) peers, and installs them in the kernel.
   -R report-file   where SIGUSR1 writes the report (default /var/run/isakmpd.report)
   -S               start passive (high availability); FIFO 'M active' activates
   -T               disable NAT traversal
-  -v               verbose logging
+  -v               verbose logging (SAs set up and torn down are always logged)
   --result-file F  where the FIFO 'S' command writes (default /var/run/isakmpd.result)
+  -h, --help       this text;  --version  the version
 
 FIFO commands: c name; C set|add|rmv [section]:tag=value, C set ... force,
 C rm|get [section]:tag, C rms [section]; d cookies [msgid|-]; D class level,
 D A level, D T; Q; r; R; S; t [main|quick] name|address; T.
 Not yet: -L, -l and FIFO p (packet capture), -S and FIFO M (high
-availability), -v."""
+availability)."""
 
 
 @dataclass
@@ -83,6 +84,9 @@ class Options:
 
 
 class _Parser(argparse.ArgumentParser):
+    def format_help(self) -> str:
+        return f"{USAGE}\n\n{DESCRIPTION}\n"
+
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"isakmpd: {message}\n{USAGE}\n")
         raise SystemExit(2)

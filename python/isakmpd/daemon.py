@@ -86,6 +86,7 @@ class Daemon:
             else:
                 raise
         self.ui.open(self.opts.fifo)
+        self.loop.set_exception_handler(self._loop_error)
         for sig, handler in ((signal.SIGTERM, self.request_shutdown),
                              (signal.SIGINT, self.request_shutdown),
                              (signal.SIGHUP, self.reload),
@@ -99,14 +100,28 @@ class Daemon:
 
     def _received(self, data: bytes, local: tuple[str, int],
                   remote: tuple[str, int]) -> None:
-        self.engine.receive_datagram(data, local, remote, self.now())
+        try:
+            self.engine.receive_datagram(data, local, remote, self.now())
+        except Exception:  # noqa: BLE001 (a bug must not stop the daemon)
+            _log.exception("internal error on a message from %s:%d; dropped",
+                           remote[0], remote[1])
         self.pump()
 
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
-        self.engine.handle_timer(self.now())
+        try:
+            self.engine.handle_timer(self.now())
+        except Exception:  # noqa: BLE001 (a bug must not stop the daemon)
+            _log.exception("internal error in a timer")
         self.pump()
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop,
+                    context: dict[str, object]) -> None:
+        """asyncio's report of an exception nobody caught, in our log."""
+        exc = context.get("exception")
+        _log.error("internal error: %s", context.get("message", "?"),
+                   exc_info=exc if isinstance(exc, BaseException) else None)
 
     def pump(self) -> None:
         eng = self.engine
@@ -187,19 +202,7 @@ class Daemon:
 
     def write_result(self, text: str) -> None:
         """The result file of the FIFO ``S`` and ``C get`` commands."""
-        path = self.opts.result
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            os.replace(tmp, path)  # readers see the old file or the whole new one
-        except OSError as e:
-            _log.error("cannot write the result file %s: %s", path, e.strerror)
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+        _replace_file(self.opts.result, text, "the result file")
 
     def write_report(self) -> None:
         """SIGUSR1 and FIFO ``r``: the state report to the -R file, each line
@@ -210,15 +213,8 @@ class Daemon:
         stamp = log.stamp(time.time())
         text = "".join(f"{stamp} Report> {line}\n"
                        for line in full_report(self.engine, socks, now))
-        path = self.opts.report
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-        except OSError as e:
-            _log.error("cannot write the report to %s: %s", path, e.strerror)
-            return
-        log.debug(Cls.MISC, 10, f"report written to {path}")
+        if _replace_file(self.opts.report, text, "the report"):
+            log.debug(Cls.MISC, 10, f"report written to {self.opts.report}")
 
     def reload(self) -> None:
         try:
@@ -277,6 +273,25 @@ class Daemon:
         self.transport.close()
         self.kernel.close()
         return 0
+
+
+def _replace_file(path: str, text: str, what: str) -> bool:
+    """Write ``text`` to ``path`` (mode 0600) through a temporary file, so
+    that readers see the old file or the whole new one."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+        return True
+    except OSError as e:
+        _log.error("cannot write %s %s: %s", what, path, e.strerror)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return False
 
 
 def _os_error(e: OSError) -> str:

@@ -25,10 +25,11 @@ from .conf import model
 from .conf.store import Conf
 from .constants import (ExchangeType, Flags, NATT_PORT, NotifyType, ProtocolId,
                         name_of)
-from .errors import ConfigError, MessageError
+from .errors import ConfigError, IsakmpdError, MessageError
 from .exchange import info
+from .exchange.aggressive_mode import AggressiveMode
 from .exchange.base import Exchange, ExchangeFailed, InMessage
-from .exchange.main_mode import MainMode
+from .exchange.main_mode import MainMode, Phase1Exchange
 from .exchange.quick_mode import QuickMode
 from .log import Cls
 from .rand import Random
@@ -101,13 +102,41 @@ def _id_selector(spec: "model.IdSpec | None", default_host: str) -> Selector:
         nets = list(ipaddress.summarize_address_range(
             ipaddress.ip_address(addr), ipaddress.ip_address(spec.mask_or_end)))
         if len(nets) != 1:
-            # TODO(ranges that are not one prefix need several policies)
-            raise ConfigError(f"ID section {spec.section}: range is not one prefix")
+            # the kernel's policies select by prefix; one SA gets one policy
+            # per direction, so only a range that is one subnet can be used
+            raise ConfigError(f"ID section [{spec.section}]: range {addr}-"
+                              f"{spec.mask_or_end} is not one prefix (only ranges "
+                              "that are one subnet can become kernel policies)")
         net = nets[0]
     else:
         raise ConfigError(f"ID section {spec.section}: type "
                           f"{name_of(IdType, t)} cannot describe a flow")
     return Selector(net, spec.protocol, spec.port)
+
+
+def _mode_name(ex: Exchange) -> str:
+    if isinstance(ex, AggressiveMode):
+        return "Aggressive Mode"
+    if isinstance(ex, MainMode):
+        return "Main Mode"
+    if isinstance(ex, QuickMode):
+        return "Quick Mode"
+    return "exchange"
+
+
+def _load_pki(conf: Conf):
+    try:
+        from .pki import Pki  # type: ignore[attr-defined]
+    except ImportError as e:
+        _log.error("X.509 certificates cannot be used: %s", e)
+        return None
+    try:
+        pki = Pki.from_conf(conf)
+    except (IsakmpdError, OSError, ValueError) as e:
+        _log.error("certificates and keys: %s", getattr(e, "reason", e))
+        return None
+    log.debug(Cls.MISC, 20, "certificates and keys loaded")
+    return pki
 
 
 def _reserved_payload(payloads: list) -> int:
@@ -124,7 +153,7 @@ class Engine:
     def __init__(self, conf: Conf, rand: Random, spi_allocator: SpiAllocator,
                  route_source: RouteSource, listen_port: int = 500,
                  initiator_port: int | None = None, natt: bool = True,
-                 natt_port: int = NATT_PORT) -> None:
+                 natt_port: int = NATT_PORT, pki: object | None = None) -> None:
         self.conf = conf
         self.rand = rand
         self.spi_allocator = spi_allocator
@@ -143,6 +172,11 @@ class Engine:
         self._check_timer = None
         self.stats = {"received": 0, "dropped": 0, "sent": 0}
         self.shutting_down = False
+        #: certificates and keys (isakmpd.pki.Pki): given, or read from the
+        #: configuration when a negotiation first needs them
+        self._pki = pki
+        self._pki_given = pki is not None
+        self._pki_tried = pki is not None
 
     # ------------------------------------------------------------ I/O face
     def datagrams_to_send(self) -> list[Datagram]:
@@ -164,9 +198,22 @@ class Engine:
         self._check_connections(now)
 
     def reconfigure(self, conf: Conf) -> None:
-        """Use a new configuration (SIGHUP, FIFO R); established SAs stay."""
+        """Use a new configuration (SIGHUP, FIFO R); established SAs stay.
+        Certificates, keys and CRLs are read again when next needed."""
         self.conf = conf
         self.general = model.general(conf)
+        if not self._pki_given:
+            self._pki = None
+            self._pki_tried = False
+
+    @property
+    def pki(self):
+        """The certificates, keys and CRLs of [X509-certificates] and the
+        public keys of Pubkey-directory (None if they cannot be had)."""
+        if not self._pki_tried:
+            self._pki_tried = True
+            self._pki = _load_pki(self.conf)
+        return self._pki
 
     # ------------------------------------------------------------ receiving
     def receive_datagram(self, data: bytes, local: Addr, remote: Addr, now: float) -> None:
@@ -184,6 +231,13 @@ class Engine:
         ex: Exchange | None = sa.exchanges.get(mid)
         if ex is not None and ex.last_received == data:
             ex.resend_on_duplicate()
+            return
+        if (ex is None and mid != 0 and not sa.established
+                and hdr.exchange_type == ExchangeType.QUICK_MODE):
+            # e.g. strongSwan's first Quick Mode message overtaking the last
+            # Aggressive Mode message: decrypting it now would take the IV
+            # from an unfinished phase 1. Dropped untouched, it comes again.
+            self._drop(remote, "Quick Mode before phase 1 completed")
             return
         msg = self._decode(sa, hdr, data, local, remote, ex, now)
         if msg is None:
@@ -286,17 +340,18 @@ class Engine:
             self._drop(remote, f"no SA for cookies {hdr.icookie.hex()} "
                        f"{hdr.rcookie.hex()}")
             return
-        if hdr.exchange_type != ExchangeType.ID_PROT:
-            # TODO(Aggressive Mode responder)
+        if hdr.exchange_type not in (ExchangeType.ID_PROT, ExchangeType.AGGRESSIVE):
             self._drop(remote, f"exchange type "
                        f"{name_of(ExchangeType, hdr.exchange_type)} not supported", 1)
             return
         if self.shutting_down:
             return
+        aggressive = hdr.exchange_type == ExchangeType.AGGRESSIVE
+        mode = "Aggressive Mode" if aggressive else "Main Mode"
         peer_name = model.phase1_peer_for_address(self.conf, remote[0])
         if peer_name is None:
             _log.warning("no [Phase 1] peer for %s, and no Default: ignoring its "
-                         "Main Mode", remote[0])
+                         "%s", remote[0], mode)
             self.stats["dropped"] += 1
             return
         try:
@@ -304,9 +359,16 @@ class Engine:
         except ConfigError as e:
             _log.error("peer section %s: %s", peer_name, e)
             return
+        if aggressive and peer.exchange_type != ExchangeType.AGGRESSIVE:
+            # Aggressive Mode shows identities and, with pre-shared keys,
+            # hands out a hash to guess the key against: only on request
+            self._drop(remote, f"Aggressive Mode refused: peer {peer.name} is "
+                       f"configured for {ExchangeType.confname(peer.exchange_type)}"
+                       f" ([{peer.configuration}] EXCHANGE_TYPE)", warn=True)
+            return
         sa = IsakmpSA(icookie=hdr.icookie, rcookie=self.rand.cookie(), initiator=False,
                       local=local, remote=remote, peer_name=peer.name,
-                      exchange_type=ExchangeType.ID_PROT, created=now)
+                      exchange_type=hdr.exchange_type, created=now)
         try:
             payloads = _core.parse_payloads(hdr.next_payload, data[28:])
         except MessageError as e:
@@ -316,7 +378,7 @@ class Engine:
             self._drop(remote, f"reserved payload type {reserved}", warn=True)
             return
         self.table.add_isakmp(sa)
-        mm = MainMode(self, sa, peer, False, now)
+        mm = (AggressiveMode if aggressive else MainMode)(self, sa, peer, False, now)
         sa.exchanges[0] = mm
         mm.receive(InMessage(hdr, payloads, data, local, remote, False), now)
         if not mm.done and mm.step == 0:
@@ -353,11 +415,7 @@ class Engine:
         return True
 
     def _start_main_mode(self, peer: "model.Phase1Peer", now: float) -> IsakmpSA | None:
-        if peer.exchange_type != ExchangeType.ID_PROT:
-            # TODO(Aggressive Mode initiator)
-            _log.error("peer %s: exchange type %s not supported yet", peer.name,
-                       name_of(ExchangeType, peer.exchange_type))
-            return None
+        """Start phase 1 (Main Mode or Aggressive Mode, as configured)."""
         if not peer.transforms:
             _log.error("peer %s has no usable phase 1 transform", peer.name)
             return None
@@ -368,12 +426,19 @@ class Engine:
                       local=(local_ip, port), remote=(peer.address, peer.port),
                       peer_name=peer.name, exchange_type=peer.exchange_type,
                       created=now)
+        aggressive = peer.exchange_type == ExchangeType.AGGRESSIVE
         self.table.add_isakmp(sa)
-        mm = MainMode(self, sa, peer, True, now)
+        mm = (AggressiveMode if aggressive else MainMode)(self, sa, peer, True, now)
         sa.exchanges[0] = mm
-        log.debug(Cls.EXCHANGE, 10, f"starting Main Mode with {peer.name} "
+        log.debug(Cls.EXCHANGE, 10, f"starting {_mode_name(mm)} with {peer.name} "
                   f"({peer.address})")
-        mm.start(now)
+        try:
+            mm.start(now)
+        except ExchangeFailed as e:
+            _log.error("peer %s: %s", peer.name, e.reason)
+            mm.done = True
+            self._remove_isakmp(sa)
+            return None
         return sa
 
     def _start_quick_mode(self, sa: IsakmpSA, conn: "model.Connection",
@@ -477,10 +542,8 @@ class Engine:
     # ------------------------------------------------------------ outcomes
     def exchange_failed(self, ex: Exchange, reason: str, now: float) -> None:
         sa = ex.sa
-        _xlog.warning("%s with %s failed: %s",
-                      "Main Mode" if ex.mid == 0 else "Quick Mode" if isinstance(
-                          ex, QuickMode) else "exchange", sa.remote[0], reason)
-        if isinstance(ex, MainMode):
+        _xlog.warning("%s with %s failed: %s", _mode_name(ex), sa.remote[0], reason)
+        if isinstance(ex, Phase1Exchange):
             for name in sa.pending:
                 self.connecting.discard(name)
             sa.pending.clear()

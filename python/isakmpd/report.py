@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from .constants import (AuthAlg, EncAlg, EspTransform, ExchangeType, HashAlg,
                         ProtocolId, name_of)
+from .exchange.auth import method_name
 from .exchange.ids import describe
 from .sa import IpsecProto, IpsecSA, IsakmpSA, is_udp_encap
 
@@ -33,6 +34,13 @@ def _timeouts(now: float, created: float | None, life: int) -> list[str]:
     return [f"Lifetime: {life} seconds", f"Hard timeout in {hard} seconds"]
 
 
+def _id_text(body: bytes) -> str:
+    """An ID payload body (type, protocol, port, data) for the report."""
+    if len(body) < 4:
+        return body.hex()
+    return describe(body[0], body[4:], body[1], int.from_bytes(body[2:4], "big"))
+
+
 def isakmp_lines(sa: IsakmpSA, now: float) -> list[str]:
     role = "Initiator" if sa.initiator else "Responder"
     lines = [f"SA name: {sa.peer_name} (Phase 1/{role})",
@@ -49,8 +57,16 @@ def isakmp_lines(sa: IsakmpSA, now: float) -> list[str]:
         lines.append(f"Encryption algorithm: {_IKE_ENC.get(p.enc_alg, str(p.enc_alg))}"
                      f" ({p.key_len * 8} bits), hash: {name_of(HashAlg, p.hash_alg)}, "
                      f"group: {p.group}")
+    if p is not None:
+        lines.append(f"Authentication: {method_name(p.auth_method)}")
+    if sa.id_local:
+        lines.append(f"Local ID: {_id_text(sa.id_local)}")
     if sa.id_remote:
-        lines.append(f"Remote ID: {describe(sa.id_remote_type, sa.id_remote[4:])}")
+        lines.append(f"Remote ID: {_id_text(sa.id_remote)}")
+    if sa.peer_cert_subject:
+        lines.append(f"Remote certificate: {sa.peer_cert_subject}")
+    elif sa.peer_auth and sa.established:
+        lines.append(f"Peer authenticated by: {sa.peer_auth}")
     if sa.natt.natd_type:
         n = sa.natt
         lines.append(f"NAT-T: {n.version}, local {'behind' if n.local_behind_nat else 'not behind'}"

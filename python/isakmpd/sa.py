@@ -98,6 +98,11 @@ class IsakmpSA:
     id_local: bytes = b""
     id_remote: bytes = b""
     id_remote_type: int = 0
+    id_local_type: int = 0
+    #: how the peer proved its identity ("pre-shared key", "RSA signature ...")
+    peer_auth: str = ""
+    #: subject of the peer's certificate (RSA_SIG with a certificate), else ""
+    peer_cert_subject: str = ""
     established_at: float | None = None
     expires_at: float | None = None
     #: connection names waiting for this SA to do their phase 2

@@ -1,26 +1,27 @@
-"""Main Mode (identity protection, RFC 2409 5) with pre-shared keys.
+"""Main Mode (identity protection, RFC 2409 5) with pre-shared keys or RSA
+signatures, and :class:`Phase1Exchange`, what it shares with Aggressive Mode.
 
-    I -> R  HDR, SA, VID*                 (1)
-    R -> I  HDR, SA, VID*                 (2)
-    I -> R  HDR, KE, Ni, NAT-D, NAT-D     (3)
-    R -> I  HDR, KE, Nr, NAT-D, NAT-D     (4)
-    I -> R  HDR*, IDii, HASH_I            (5)   from here on port 4500 if NAT
-    R -> I  HDR*, IDir, HASH_R            (6)
+    I -> R  HDR, SA, VID*                            (1)
+    R -> I  HDR, SA, VID*                            (2)
+    I -> R  HDR, KE, Ni, [CR*,] NAT-D, NAT-D         (3)   CR with signatures
+    R -> I  HDR, KE, Nr, [CR*,] NAT-D, NAT-D         (4)
+    I -> R  HDR*, IDii, HASH_I | [CERT*,] SIG_I      (5)   port 4500 if NAT
+    R -> I  HDR*, IDir, HASH_R | [CERT*,] SIG_R      (6)
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import _core, log
-from ..constants import AuthMethod, ExchangeType, IdType, NotifyType, name_of
+from ..constants import AuthMethod, ExchangeType, NotifyType, name_of
 from ..errors import CryptoError
 from ..log import Cls
 from ..sa import IsakmpSA
-from . import natt, proposal
+from . import auth, ids, natt, proposal
 from .base import (Exchange, ExchangeFailed, InMessage, Rejected, encode_protected,
                    make_dh)
-from .ids import address_id, describe
+from .ids import describe
 
 if TYPE_CHECKING:
     from ..conf.model import IdSpec, Phase1Peer
@@ -38,19 +39,12 @@ def check_nonce(n: _core.Nonce) -> bytes:
 
 def phase1_id(spec: "IdSpec | None", local_addr: str) -> _core.ID:
     """Our phase-1 ID payload: the ID= section, else our IP address."""
-    if spec is None:
-        return address_id(local_addr)
-    t = spec.id_type
-    if t in (IdType.IPV4_ADDR, IdType.IPV6_ADDR):
-        return address_id(spec.address or local_addr, spec.protocol, spec.port)
-    if t in (IdType.FQDN, IdType.USER_FQDN, IdType.KEY_ID):
-        return _core.ID(t, (spec.name or "").encode(), spec.protocol, spec.port)
-    # TODO(DER_ASN1_DN and subnet/range phase-1 IDs come with certificates)
-    raise ExchangeFailed(f"phase 1 ID type {name_of(IdType, t)} not supported yet")
+    return ids.spec_id(spec, local_addr, phase1=True)
 
 
-class MainMode(Exchange):
-    kind = ExchangeType.ID_PROT
+class Phase1Exchange(Exchange):
+    """What Main Mode and Aggressive Mode share: the choice of transform,
+    DH, SKEYID, NAT-D, IDs and authentication (see :mod:`.auth`)."""
 
     def __init__(self, engine: "Engine", sa: IsakmpSA, peer: "Phase1Peer",
                  initiator: bool, now: float) -> None:
@@ -61,6 +55,138 @@ class MainMode(Exchange):
         self.gxi = self.gxr = b""
         self.ni = self.nr = b""
         self.params = None
+        #: the pre-shared key (Aggressive Mode responders look it up by ID)
+        self.psk = peer.psk
+        #: CAs the peer's CR payloads named
+        self.peer_requests: list[bytes] = []
+        #: our certificate and key (signatures)
+        self.cred: Any = None
+        #: the peer's ID payload
+        self.peer_idp: _core.ID | None = None
+
+    @property
+    def signatures(self) -> bool:
+        return auth.uses_signatures(self.params)
+
+    def no_reply_hint(self) -> str:
+        if (self.initiator and self.kind == ExchangeType.ID_PROT and self.step == 5
+                and self.params is not None
+                and self.params.auth_method == AuthMethod.PRE_SHARED):
+            # a responder with another key cannot read message 5
+            return " (message 5 unanswered: wrong pre-shared key?)"
+        return ""
+
+    def _note_vids(self, msg: InMessage) -> None:
+        vids = [v.data for v in msg.all(_core.VendorID)]
+        self.sa.peer_vids = vids
+        if self.engine.natt_enabled:
+            chosen = natt.choose(vids)
+            if chosen is not None:
+                self.sa.natt.version, self.sa.natt.natd_type = chosen
+        for v in vids:
+            log.debug(Cls.EXCHANGE, 40, "%s: peer vendor ID %s", self.name, v.hex())
+
+    def _make_dh(self) -> None:
+        assert self.params is not None
+        self.dh = make_dh(self.engine, self.params.group)
+
+    def _derive_keys(self) -> None:
+        assert self.params is not None and self.dh is not None
+        p = self.params
+        peer_pub = self.gxr if self.initiator else self.gxi
+        try:
+            gxy = self.dh.compute(peer_pub)
+        except CryptoError as e:
+            raise ExchangeFailed(f"peer's KE: {e}",
+                                 NotifyType.INVALID_KEY_INFORMATION) from None
+        if p.auth_method == AuthMethod.PRE_SHARED and self.psk is None:
+            raise ExchangeFailed(f"no pre-shared key for peer {self.peer.name}",
+                                 NotifyType.AUTHENTICATION_FAILED)
+        keys = auth.phase1_keys(p, self.psk, self.ni, self.nr, gxy,
+                                self.sa.icookie, self.sa.rcookie)
+        self.sa.keys = keys
+        self.sa.cipher = keys.cipher(p.enc_alg, p.key_len, self.gxi, self.gxr)
+        self.engine.log_keys(self.sa, gxy)
+
+    def _natd(self, msg: InMessage) -> None:
+        if not self.sa.natt.natd_type:
+            return
+        assert self.params is not None
+        natds = msg.all(_core.NatD)
+        natt.detect(self.sa, self.params.hash_alg, natds)
+        n = self.sa.natt
+        if natds:
+            self.debug(10, "NAT-D: local %s NAT, peer %s NAT",
+                       "behind" if n.local_behind_nat else "not behind",
+                       "behind" if n.peer_behind_nat else "not behind")
+
+    # ---- identities and authentication
+    def _peer_id(self, msg: InMessage) -> _core.ID:
+        """The peer's ID payload, checked for form (not yet authenticated)."""
+        idp = msg.one(_core.ID, "ID")
+        ids.check_id(idp)
+        self.peer_idp = idp
+        self.sa.id_remote = idp.body
+        self.sa.id_remote_type = idp.id_type
+        return idp
+
+    def _check_remote_id(self, idp: _core.ID) -> None:
+        """The peer's ID must be its configured Remote-ID, if it has one."""
+        want = self.peer.remote_id
+        if want is None:
+            return
+        mine = phase1_id(want, self.sa.remote[0])
+        theirs = idp
+        if not mine.protocol and not mine.port:
+            theirs = _core.ID(idp.id_type, idp.data)
+        if not ids.same_id(mine, theirs):
+            raise ExchangeFailed(
+                f"peer identified as {describe(idp.id_type, idp.data)}, expected "
+                f"{describe(mine.id_type, mine.data)}", NotifyType.INVALID_ID_INFORMATION)
+
+    def _my_id(self) -> _core.ID:
+        """Our ID payload (encoded, so that its body is known), and with
+        signatures the certificate that goes with it."""
+        idp, self.cred = auth.local_identity(self.engine, self.peer, self.sa.local[0],
+                                             self.signatures, self.peer_requests)
+        _core.encode_payloads([idp])
+        self.sa.id_local = idp.body
+        self.sa.id_local_type = idp.id_type
+        return idp
+
+    def _collect_requests(self, msg: InMessage) -> None:
+        for a in auth.requested_authorities(msg):
+            if a not in self.peer_requests:
+                self.peer_requests.append(a)
+
+    def _cert_requests(self) -> list:
+        return auth.cert_requests(self.engine) if self.signatures else []
+
+    def _hash_i(self, idii_b: bytes) -> bytes:
+        assert self.sa.keys is not None
+        return self.sa.keys.hash_i(self.gxi, self.gxr, self.sa.icookie,
+                                   self.sa.rcookie, self.sai_b, idii_b)
+
+    def _hash_r(self, idir_b: bytes) -> bytes:
+        assert self.sa.keys is not None
+        return self.sa.keys.hash_r(self.gxr, self.gxi, self.sa.rcookie,
+                                   self.sa.icookie, self.sai_b, idir_b)
+
+    def _auth_payloads(self, hash_value: bytes) -> list:
+        assert self.params is not None
+        return auth.auth_payloads(self.params, self.cred, hash_value)
+
+    def _verify(self, msg: InMessage, idp: _core.ID, expected: bytes,
+                what: str) -> None:
+        assert self.params is not None
+        auth.verify(self.engine, self.sa, self.params, msg, idp, expected, what)
+
+    def _usable_methods(self):
+        return auth.usable_methods(self.engine, self.psk)
+
+
+class MainMode(Phase1Exchange):
+    kind = ExchangeType.ID_PROT
 
     # ------------------------------------------------------------ initiator
     def start(self, now: float) -> None:
@@ -111,6 +237,7 @@ class MainMode(Exchange):
         self.gxi = self.dh.public
         self.ni = self.engine.rand.bytes(NONCE_LEN)
         payloads = [_core.KE(self.gxi), _core.Nonce(self.ni)]
+        payloads += self._cert_requests()
         if self.sa.natt.natd_type:
             payloads += natt.natd_payloads(self.sa, self.params.hash_alg)
         self.step = 3
@@ -123,20 +250,14 @@ class MainMode(Exchange):
             raise Rejected("message 4 is encrypted", NotifyType.INVALID_FLAGS)
         self.gxr = msg.one(_core.KE, "KE").data
         self.nr = check_nonce(msg.one(_core.Nonce, "NONCE"))
+        self._collect_requests(msg)
         self._derive_keys()
         self._natd(msg)
         self.got_reply(msg)
         if self.sa.natt.nat_detected and self.engine.natt_enabled:
             self.engine.float_to_natt(self.sa)
-        idp = phase1_id(self.peer.id, self.sa.local[0])
-        payloads = [idp]
-        _core.encode_payloads([idp])  # sets idp.body
-        idii_b = idp.body
-        self.sa.id_local = idii_b
-        assert self.sa.keys is not None
-        hash_i = self.sa.keys.hash_i(self.gxi, self.gxr, self.sa.icookie,
-                                     self.sa.rcookie, self.sai_b, idii_b)
-        payloads.append(_core.Hash(hash_i))
+        idp = self._my_id()
+        payloads = [idp] + self._auth_payloads(self._hash_i(idp.body))
         self.step = 5
         self.debug(10, "sending message 5 (%s)", describe(idp.id_type, idp.data))
         self.transmit(encode_protected(self.sa, self.kind, 0, payloads), now,
@@ -145,17 +266,11 @@ class MainMode(Exchange):
     def _i_got_6(self, msg: InMessage, now: float) -> None:
         if not msg.encrypted:
             raise Rejected("message 6 is not encrypted", NotifyType.INVALID_FLAGS)
-        idp = msg.one(_core.ID, "ID")
-        hash_r = msg.one(_core.Hash, "HASH").data
-        assert self.sa.keys is not None
-        want = self.sa.keys.hash_r(self.gxr, self.gxi, self.sa.rcookie,
-                                   self.sa.icookie, self.sai_b, idp.body)
-        if not _core.ct_eq(hash_r, want):
-            raise Rejected("HASH_R does not verify (wrong pre-shared key?)",
-                           NotifyType.INVALID_HASH_INFORMATION)
-        self._check_remote_id(idp)
+        idp = self._peer_id(msg)
+        self._verify(msg, idp, self._hash_r(idp.body), "HASH_R")
         assert self.sa.cipher is not None
         self.sa.cipher.commit(0)
+        self._check_remote_id(idp)
         self.got_reply(msg)
         self.finish(now)
         self.engine.phase1_established(self.sa, now)
@@ -164,7 +279,8 @@ class MainMode(Exchange):
     def _r_got_1(self, msg: InMessage, now: float) -> None:
         peer_sa = msg.one(_core.SA, "SA")
         self.sai_b = peer_sa.body
-        reply, self.params = proposal.select_phase1(peer_sa, self.peer.transforms)
+        reply, self.params = proposal.select_phase1(peer_sa, self.peer.transforms,
+                                                    self._usable_methods())
         self.sa.params = self.params
         self._note_vids(msg)
         self.got_reply(msg)
@@ -181,6 +297,7 @@ class MainMode(Exchange):
             raise Rejected("message 3 is encrypted", NotifyType.INVALID_FLAGS)
         self.gxi = msg.one(_core.KE, "KE").data
         self.ni = check_nonce(msg.one(_core.Nonce, "NONCE"))
+        self._collect_requests(msg)
         self._make_dh()
         assert self.dh is not None
         self.gxr = self.dh.public
@@ -189,6 +306,7 @@ class MainMode(Exchange):
         self._natd(msg)
         self.got_reply(msg)
         payloads = [_core.KE(self.gxr), _core.Nonce(self.nr)]
+        payloads += self._cert_requests()
         if self.sa.natt.natd_type:
             assert self.params is not None
             payloads += natt.natd_payloads(self.sa, self.params.hash_alg)
@@ -200,95 +318,19 @@ class MainMode(Exchange):
     def _r_got_5(self, msg: InMessage, now: float) -> None:
         if not msg.encrypted:
             raise Rejected("message 5 is not encrypted", NotifyType.INVALID_FLAGS)
-        idp = msg.one(_core.ID, "ID")
-        hash_i = msg.one(_core.Hash, "HASH").data
-        assert self.sa.keys is not None and self.sa.cipher is not None
-        want = self.sa.keys.hash_i(self.gxi, self.gxr, self.sa.icookie,
-                                   self.sa.rcookie, self.sai_b, idp.body)
-        if not _core.ct_eq(hash_i, want):
-            raise Rejected("HASH_I does not verify (wrong pre-shared key?)",
-                           NotifyType.INVALID_HASH_INFORMATION)
-        self._check_remote_id(idp)
+        idp = self._peer_id(msg)
+        self._collect_requests(msg)
+        self._verify(msg, idp, self._hash_i(idp.body), "HASH_I")
+        assert self.sa.cipher is not None
         self.sa.cipher.commit(0)
+        self._check_remote_id(idp)
         self.got_reply(msg)
         if msg.local[1] == self.engine.natt_port and self.sa.natt.natd_type:
             self.engine.float_to_natt(self.sa, msg.local, msg.remote)
-        my_id = phase1_id(self.peer.id, self.sa.local[0])
-        _core.encode_payloads([my_id])
-        self.sa.id_local = my_id.body
-        hash_r = self.sa.keys.hash_r(self.gxr, self.gxi, self.sa.rcookie,
-                                     self.sa.icookie, self.sai_b, my_id.body)
+        my_id = self._my_id()
+        payloads = [my_id] + self._auth_payloads(self._hash_r(my_id.body))
         self.step = 6
-        self.transmit(encode_protected(self.sa, self.kind, 0,
-                                       [my_id, _core.Hash(hash_r)]), now,
+        self.transmit(encode_protected(self.sa, self.kind, 0, payloads), now,
                       expect_reply=False)
         self.finish(now)
         self.engine.phase1_established(self.sa, now)
-
-    # ------------------------------------------------------------ shared
-    def no_reply_hint(self) -> str:
-        if self.initiator and self.step == 5 and self.peer.psk is not None:
-            # a responder with another key cannot read message 5
-            return " (message 5 unanswered: wrong pre-shared key?)"
-        return ""
-
-    def _note_vids(self, msg: InMessage) -> None:
-        vids = [v.data for v in msg.all(_core.VendorID)]
-        self.sa.peer_vids = vids
-        if self.engine.natt_enabled:
-            chosen = natt.choose(vids)
-            if chosen is not None:
-                self.sa.natt.version, self.sa.natt.natd_type = chosen
-        for v in vids:
-            log.debug(Cls.EXCHANGE, 40, "%s: peer vendor ID %s", self.name, v.hex())
-
-    def _make_dh(self) -> None:
-        assert self.params is not None
-        self.dh = make_dh(self.engine, self.params.group)
-
-    def _derive_keys(self) -> None:
-        assert self.params is not None and self.dh is not None
-        p = self.params
-        peer_pub = self.gxr if self.initiator else self.gxi
-        try:
-            gxy = self.dh.compute(peer_pub)
-        except CryptoError as e:
-            raise ExchangeFailed(f"peer's KE: {e}",
-                                 NotifyType.INVALID_KEY_INFORMATION) from None
-        if p.auth_method != AuthMethod.PRE_SHARED:
-            raise ExchangeFailed(
-                f"authentication {name_of(AuthMethod, p.auth_method)} not supported",
-                NotifyType.NO_PROPOSAL_CHOSEN)
-        psk = self.peer.psk
-        if psk is None:
-            raise ExchangeFailed(f"no pre-shared key for peer {self.peer.name}",
-                                 NotifyType.AUTHENTICATION_FAILED)
-        keys = _core.Phase1Keys.for_psk(p.hash_alg, psk, self.ni, self.nr, gxy,
-                                        self.sa.icookie, self.sa.rcookie)
-        self.sa.keys = keys
-        self.sa.cipher = keys.cipher(p.enc_alg, p.key_len, self.gxi, self.gxr)
-        self.engine.log_keys(self.sa, gxy)
-
-    def _natd(self, msg: InMessage) -> None:
-        if not self.sa.natt.natd_type:
-            return
-        assert self.params is not None
-        natds = msg.all(_core.NatD)
-        natt.detect(self.sa, self.params.hash_alg, natds)
-        n = self.sa.natt
-        if natds:
-            self.debug(10, "NAT-D: local %s NAT, peer %s NAT",
-                       "behind" if n.local_behind_nat else "not behind",
-                       "behind" if n.peer_behind_nat else "not behind")
-
-    def _check_remote_id(self, idp: _core.ID) -> None:
-        self.sa.id_remote = idp.body
-        self.sa.id_remote_type = idp.id_type
-        want = self.peer.remote_id
-        if want is None:
-            return
-        mine = phase1_id(want, self.sa.remote[0])
-        if (mine.id_type, mine.data) != (idp.id_type, idp.data):
-            raise ExchangeFailed(
-                f"peer identified as {describe(idp.id_type, idp.data)}, expected "
-                f"{describe(mine.id_type, mine.data)}", NotifyType.INVALID_ID_INFORMATION)

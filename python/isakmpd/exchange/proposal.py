@@ -15,7 +15,7 @@ Attributes we do not know, and algorithms we cannot do, simply do not match.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from .. import _core, log
 from ..constants import (KEY_IKE, SUPPORTED_GROUPS, AuthAlg, AuthMethod, Doi, EncAlg,
@@ -42,7 +42,7 @@ _IKE_KEY_BOUNDS = {EncAlg.BLOWFISH_CBC: (40, 448), EncAlg.CAST_CBC: (40, 128),
 SUPPORTED_IKE_CIPHERS = frozenset(_IKE_DEFAULT_KEY_BITS)
 SUPPORTED_IKE_HASHES = frozenset({HashAlg.MD5, HashAlg.SHA, HashAlg.SHA2_256,
                                   HashAlg.SHA2_384, HashAlg.SHA2_512})
-SUPPORTED_AUTH = frozenset({AuthMethod.PRE_SHARED})
+SUPPORTED_AUTH = frozenset({AuthMethod.PRE_SHARED, AuthMethod.RSA_SIG})
 ANY = 0  # an algorithm field configured as ANY
 
 
@@ -197,9 +197,15 @@ def _same(configured: int, offered: int | None) -> bool:
     return offered is not None and (configured == ANY or configured == offered)
 
 
-def select_phase1(peer_sa: _core.SA, ours: Sequence["IkeTransformSpec"]
+def select_phase1(peer_sa: _core.SA, ours: Sequence["IkeTransformSpec"],
+                  auth_ok: Callable[[int], bool] | None = None,
+                  group_ok: Callable[[int], bool] | None = None
                   ) -> tuple[_core.SA, Phase1Params]:
-    """Responder: the SA payload to answer with, and the agreed parameters."""
+    """Responder: the SA payload to answer with, and the agreed parameters.
+    ``auth_ok`` tells whether we can carry out an authentication method (a
+    transform we have no key or certificate for is not chosen, even one
+    configured as ANY); ``group_ok`` likewise for DH groups (Aggressive
+    Mode: the group must fit the KE payload that came with the offer)."""
     check_doi(peer_sa)
     for prop in peer_sa.proposals:
         if prop.protocol_id != ProtocolId.ISAKMP:
@@ -207,6 +213,14 @@ def select_phase1(peer_sa: _core.SA, ours: Sequence["IkeTransformSpec"]
         for xf in prop.transforms:
             for spec in ours:
                 params = _ike_params(xf, spec)
+                if params is not None and auth_ok is not None and not auth_ok(
+                        params.auth_method):
+                    log.debug(Cls.NEGOTIATION, 50, "phase 1 transform %d: no key "
+                              "for its authentication method", xf.number)
+                    params = None
+                if (params is not None and group_ok is not None
+                        and not group_ok(params.group)):
+                    params = None
                 if params is not None:
                     chosen = _core.Proposal(prop.number, prop.protocol_id, prop.spi, [xf])
                     return _core.SA(peer_sa.doi, peer_sa.situation, [chosen]), params
@@ -230,6 +244,24 @@ def accept_phase1_reply(reply: _core.SA, ours: Sequence["IkeTransformSpec"]
             return params
     raise ExchangeFailed("responder chose a transform we did not offer",
                          NotifyType.NO_PROPOSAL_CHOSEN)
+
+
+def aggressive_group(transforms: Sequence["IkeTransformSpec"]) -> int:
+    """The one DH group of an Aggressive Mode offer. Its KE payload goes in
+    the first message, before the responder chooses, so every transform
+    offered must ask for the same group (ExchangeFailed otherwise)."""
+    groups = sorted({t.group for t in transforms})
+    if not groups:
+        raise ExchangeFailed("no phase 1 transform to offer")
+    if ANY in groups:
+        raise ExchangeFailed("a transform with GROUP_DESCRIPTION=ANY cannot be "
+                             "offered in Aggressive Mode")
+    if len(groups) > 1:
+        raise ExchangeFailed(
+            f"the transforms offered in Aggressive Mode ask for different DH "
+            f"groups ({', '.join(map(str, groups))}), but Aggressive Mode sends "
+            "its KE payload in the first message: all must use one group")
+    return groups[0]
 
 
 def check_doi(sa: _core.SA) -> None:

@@ -23,7 +23,7 @@ from ..sa import IpsecProto, IpsecSA, IsakmpSA, Selector, base_encap_mode
 from . import proposal
 from .base import (Exchange, ExchangeFailed, InMessage, Rejected, encode_protected,
                    make_dh, raw_after)
-from .ids import id_selector, selector_id
+from .ids import id_selector, selector_id, spec_id
 
 if TYPE_CHECKING:
     from ..conf.model import Connection
@@ -148,7 +148,10 @@ class QuickMode(Exchange):
             payloads.append(_core.KE(self.dh.public))
         self.local_sel, self.remote_sel = self.engine.connection_selectors(conn, self.sa)
         if conn.local_id is not None or conn.remote_id is not None:
-            ids = (selector_id(self.local_sel), selector_id(self.remote_sel))
+            # the IDs as configured (a range stays a range), with their
+            # protocol and port
+            ids = (_phase2_id(conn.local_id, self.local_sel),
+                   _phase2_id(conn.remote_id, self.remote_sel))
             self.ids_sent = ids
             payloads += list(ids)
         payloads += self._nat_oa()
@@ -314,6 +317,13 @@ class QuickMode(Exchange):
                         created=now, message_id=self.mid,
                         suite_name=self.chosen.suite_name, pfs_group=self.chosen.group)
         return ipsec
+
+
+def _phase2_id(spec, sel: Selector) -> _core.ID:
+    """IDci/IDcr of a configured IPsec-ID (None: the host of ``sel``)."""
+    if spec is None:
+        return selector_id(sel)
+    return spec_id(spec, str(sel.network.network_address))
 
 
 def _peer_spis(props: list[_core.Proposal]) -> dict[int, bytes]:

@@ -1,6 +1,7 @@
 //! IKEv1 cryptography for isakmpd: Oakley Diffie-Hellman (MODP groups 1, 2,
 //! 5, 14-18 and ECP groups 19-21), the PRF and the key derivation of
-//! RFC 2409, and CBC encryption of IKE messages with RFC 2409 IV handling.
+//! RFC 2409, CBC encryption of IKE messages with RFC 2409 IV handling, and
+//! the raw PKCS#1 v1.5 RSA signatures of IKEv1's RSA_SIG authentication.
 //!
 //! Pure Rust, no I/O. Private values and derived keys are zeroized when
 //! dropped; MODP exponentiation and ECDH take time independent of the
