@@ -25,7 +25,8 @@ build: $(PY)
 # incremental rebuild of the extension in place (after a first `make build`)
 core:
 	cargo build -q --release -p isakmpd-core
-	cp target/release/lib_core.so python/isakmpd/_core.abi3.so
+	cp target/release/lib_core.so python/isakmpd/_core.abi3.so.tmp
+	mv python/isakmpd/_core.abi3.so.tmp python/isakmpd/_core.abi3.so
 
 demo: deps build
 	PYTHON=$(PY) tools/demo.sh

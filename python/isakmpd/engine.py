@@ -29,6 +29,7 @@ from .errors import ConfigError, IsakmpdError, MessageError
 from .exchange import info
 from .exchange.aggressive_mode import AggressiveMode
 from .exchange.base import Exchange, ExchangeFailed, InMessage
+from .exchange.ids import mask_network
 from .exchange.main_mode import MainMode, Phase1Exchange
 from .exchange.quick_mode import QuickMode
 from .log import Cls
@@ -97,7 +98,7 @@ def _id_selector(spec: "model.IdSpec | None", default_host: str) -> Selector:
     if t in (IdType.IPV4_ADDR, IdType.IPV6_ADDR):
         net = ipaddress.ip_network(addr)
     elif t in (IdType.IPV4_ADDR_SUBNET, IdType.IPV6_ADDR_SUBNET):
-        net = ipaddress.ip_network(f"{addr}/{spec.mask_or_end}", strict=False)
+        net = mask_network(addr, spec.mask_or_end, strict=False)
     elif t in (IdType.IPV4_ADDR_RANGE, IdType.IPV6_ADDR_RANGE):
         nets = list(ipaddress.summarize_address_range(
             ipaddress.ip_address(addr), ipaddress.ip_address(spec.mask_or_end)))
@@ -435,7 +436,8 @@ class Engine:
         try:
             mm.start(now)
         except ExchangeFailed as e:
-            _log.error("peer %s: %s", peer.name, e.reason)
+            # a configuration problem: said once per loaded configuration
+            model.log_once(self.conf, [f"peer {peer.name}: {e.reason}"])
             mm.done = True
             self._remove_isakmp(sa)
             return None
@@ -498,7 +500,10 @@ class Engine:
 
     def find_responder_connection(self, sa: IsakmpSA, local_sel: Selector,
                                   remote_sel: Selector) -> "model.Connection | None":
+        """The connection for a peer's Quick Mode: one whose IDs equal the
+        proposed ones, else the first whose IDs contain them."""
         active, passive = model.connections(self.conf)
+        wider = None
         for name in passive + active:
             try:
                 conn = model.connection(self.conf, name)
@@ -516,9 +521,12 @@ class Engine:
                 lsel, rsel = self.connection_selectors(conn, sa)
             except (ConfigError, ValueError):
                 continue
-            if _contains(lsel, local_sel) and _contains(rsel, remote_sel):
+            if (lsel, rsel) == (local_sel, remote_sel):
                 return conn
-        return None
+            if (wider is None and _contains(lsel, local_sel)
+                    and _contains(rsel, remote_sel)):
+                wider = conn
+        return wider
 
     def send_notify(self, sa: IsakmpSA, notify_type: int, now: float,
                     spi: tuple[int, bytes]) -> None:

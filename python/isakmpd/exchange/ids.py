@@ -59,6 +59,23 @@ def network_id(net: ipaddress.IPv4Network | ipaddress.IPv6Network, protocol: int
     return _core.ID(t, net.network_address.packed + net.netmask.packed, protocol, port)
 
 
+def mask_network(addr, mask, strict: bool = True):
+    """The network of an address and a netmask (either family; Python's
+    ipaddress takes IPv6 masks only as prefix lengths). ValueError for a
+    mask that is not contiguous or of another family, and with ``strict``
+    for an address with host bits set."""
+    a = ipaddress.ip_address(addr)
+    m = ipaddress.ip_address(mask)
+    if a.version != m.version:
+        raise ValueError(f"netmask {m} does not go with address {a}")
+    bits = int(m)
+    width = a.max_prefixlen
+    prefix = bin(bits).count("1")
+    if bits != ((1 << width) - 1) ^ ((1 << (width - prefix)) - 1):
+        raise ValueError(f"netmask {m} is not contiguous")
+    return ipaddress.ip_network((a, prefix), strict=strict)
+
+
 def selector_id(sel: Selector) -> _core.ID:
     return network_id(sel.network, sel.protocol, sel.port)
 
@@ -283,8 +300,7 @@ def spec_id(spec, default_addr: str, phase1: bool = False) -> _core.ID:
                 raise ValueError(f"{addr} is not an address of type {name_of(IdType, t)}")
             return _core.ID(t, addr.packed, spec.protocol, spec.port)
         if t in _NET_TYPES:
-            net = ipaddress.ip_network(f"{spec.address}/{spec.mask_or_end}",
-                                       strict=False)
+            net = mask_network(spec.address, spec.mask_or_end, strict=False)
             if (net.version == 6) != (t in _V6_TYPES):
                 raise ValueError("address family does not match the ID type")
             return _core.ID(t, net.network_address.packed + net.netmask.packed,
@@ -328,8 +344,7 @@ def id_selector(idp: _core.ID) -> Selector:
             if len(data) != 2 * n:
                 raise ValueError("subnet length")
             addr = ipaddress.ip_address(data[:n])
-            mask = ipaddress.ip_address(data[n:])
-            net = ipaddress.ip_network(f"{addr}/{mask}", strict=False)
+            net = mask_network(addr, ipaddress.ip_address(data[n:]), strict=False)
             if net.network_address != addr:
                 raise ValueError("address has host bits set")
         elif t in _RANGE_TYPES:
