@@ -32,7 +32,7 @@ from isakmpd.exchange.ids import dn_to_der
 from isakmpd.pki import Pki
 from isakmpd.report import isakmp_lines
 from test_aggressive import am_conf
-from test_certs_kit import DAY, NOW, Authority, Layout, key_pool, layout
+from certs_kit import DAY, NOW, Authority, Layout, key_pool, layout
 
 RSA = "AES-128-SHA-GRP14-RSA_SIG"
 
@@ -492,6 +492,7 @@ def test_malformed_dn_in_main_mode_message_5(tmp_path, ca, certs, isakmpd_log):
     w_cert, e_cert = certs
     net, wn, en, _, _ = rsa_pair(tmp_path, ca, w_cert, e_cert, start=False)
     kes: list[bytes] = []
+    state: dict = {}
 
     def swap(p):
         [esa] = en.isakmp_sas()
@@ -503,6 +504,7 @@ def test_malformed_dn_in_main_mode_message_5(tmp_path, ca, certs, isakmpd_log):
         c = esa.cipher
         enc = _core.IkeCipher(c.enc_alg, c.hash_alg, c.key(), iv)
         body = enc.encrypt(0, _core.encode_payloads(payloads))
+        state.update(algs=(c.enc_alg, c.hash_alg), key=c.key(), last=body[-16:])
         h = _core.Header(hdr.icookie, hdr.rcookie, next_payload=PayloadType.ID,
                          exchange_type=hdr.exchange_type, flags=Flags.ENC)
         return type(p)(_core.encode_message(h, body), p.src, p.dst, p.index,
@@ -523,6 +525,14 @@ def test_malformed_dn_in_main_mode_message_5(tmp_path, ca, certs, isakmpd_log):
     sent = [p for p in net.sent if p.sender == "east"
             and p.exchange_type == ExchangeType.INFO]
     assert len(sent) == 1 and sent[0].encrypted
+    # east took the rewritten message 5 into its IV chain, so its NOTIFY
+    # reads with the phase-1 IV that message left
+    c = _core.IkeCipher(*state["algs"], state["key"], state["last"])
+    hdr = _core.parse_header(sent[0].data)
+    plain = c.decrypt(hdr.message_id, sent[0].data[28:])
+    payloads = _core.parse_payloads(hdr.next_payload, plain, allow_trailing=True)
+    assert [x.notify_type for x in payloads if isinstance(x, _core.Notify)] == [
+        NotifyType.INVALID_ID_INFORMATION]
 
 
 # -- choosing the method -----------------------------------------------------------
@@ -573,3 +583,30 @@ def test_dn_text_forms():
         dn_to_der("XX=1")
     with pytest.raises(ValueError, match="not NAME=value"):
         dn_to_der("/C=SE/garbage")
+
+
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_damaged_aggressive_rsa_messages_never_raise(tmp_path, ca, certs, which):
+    """Damaged copies of Aggressive Mode messages carrying certificates and
+    signatures (message 3 encrypted): no exception escapes the engine."""
+    import random
+
+    from test_aggressive import _mutants
+
+    w_cert, e_cert = certs
+    net, w, e, _, _ = rsa_pair(tmp_path, ca, w_cert, e_cert, exchange="AGGRESSIVE",
+                               start=False)
+    net.start()
+    while net.pending()[0].index != which:
+        net.step()
+    genuine = net.take()[0]
+    node = net.node_at(genuine.dst[0])
+    rng = random.Random(2000 + which)
+    for bad in _mutants(genuine.data, rng, 150):
+        if which == 0:  # a new initiator cookie: a new exchange each time
+            bad = rng.randbytes(8) + bad[8:]
+        node.engine.receive_datagram(bad, genuine.dst, genuine.src, net.now)
+        node.engine.datagrams_to_send()
+        while node.engine.next_event() is not None:
+            pass
+    assert node.counts()[1] == 0

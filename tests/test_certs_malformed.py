@@ -1,8 +1,10 @@
 """A scripted peer sends our daemon garbled identities and certificates in
 Aggressive Mode (where they travel in the clear): a DER_ASN1_DN ID that is
-not DER, and a CERT payload that is not a certificate. The daemon refuses
-each with one line naming the reason and the NOTIFY the peer reads, and goes
-on working.
+not DER, a CERT payload that is not a certificate; and, as a whole
+Aggressive Mode initiator, an ID its certificate does not name, or a
+signature made with another key than the certificate's. The daemon refuses
+each with one line naming the reason and the NOTIFY the peer reads (and
+decrypts), and goes on working.
 
 The scripted peer (``PEER`` below, run with ``ip netns exec``) builds its
 messages with the codec and DH of isakmpd._core and nothing else of the
@@ -61,6 +63,39 @@ PEER = textwrap.dedent('''
         hdr, ps = _core.parse_message(data)
         out["exchange"] = hdr.exchange_type
         out["encrypted"] = bool(hdr.flags & 1)
+        out["notify"] = [p.notify_type for p in ps if isinstance(p, _core.Notify)]
+    elif mode == "initiator":
+        # a whole Aggressive Mode initiator: ID of our choice, a certificate
+        # and a signature with a key of our choice
+        id_type, id_value = int(sys.argv[4]), sys.argv[5].encode()
+        cert = open(sys.argv[6], "rb").read()
+        key = _core.RsaKey(open(sys.argv[7], "rb").read())
+        sa = _core.SA(1, (1).to_bytes(4, "big"), [_core.Proposal(
+            1, 1, b"", [_core.Transform(1, 1, attrs())])])
+        idii = _core.ID(id_type, id_value)
+        icookie = b"scripted"
+        m1 = _core.encode_message(_core.Header(icookie, exchange_type=4),
+                                  [sa, _core.KE(dh.public), _core.Nonce(nonce), idii])
+        s.sendto(m1, (peer, 500))
+        data, _ = s.recvfrom(65536)
+        hdr, ps = _core.parse_message(data)
+        out["reply"] = [p.payload_type for p in ps]
+        gxr, nr = payload(ps, _core.KE).data, payload(ps, _core.Nonce).data
+        keys = _core.Phase1Keys.for_signatures(SHA, nonce, nr, dh.compute(gxr),
+                                               icookie, hdr.rcookie)
+        cipher = keys.cipher(AES, 16, dh.public, gxr)
+        hash_i = keys.hash_i(dh.public, gxr, icookie, hdr.rcookie, sa.body, idii.body)
+        body = _core.encode_payloads([_core.Cert(4, cert),
+                                      _core.Sig(key.sign_raw(hash_i))])
+        h3 = _core.Header(icookie, hdr.rcookie, next_payload=6, exchange_type=4,
+                          flags=1)
+        s.sendto(_core.encode_message(h3, cipher.encrypt(0, body)), (peer, 500))
+        data, _ = s.recvfrom(65536)
+        h4 = _core.parse_header(data)
+        out["exchange"] = h4.exchange_type
+        out["encrypted"] = bool(h4.flags & 1)
+        plain = cipher.decrypt(h4.message_id, data[28:])
+        ps = _core.parse_payloads(h4.next_payload, plain, allow_trailing=True)
         out["notify"] = [p.notify_type for p in ps if isinstance(p, _core.Notify)]
     else:  # bad-cert: answer the daemon's message 1 with a garbage CERT
         data, src = s.recvfrom(65536)
@@ -182,5 +217,60 @@ def test_malformed_certificate_from_a_scripted_responder(netns_pair, isakmpd_fac
     assert "certificate of peer FQDN east.lab.example refused" in m.group(1)
     assert "cannot be decoded" in m.group(1), m.group(0)
     assert ours.alive()
+    assert report_sas(ours) == []
+    assert_clean_log(ours)
+
+
+def _der_files(tmp_path: Path, issued, signer) -> tuple[str, str]:
+    from lab.pki_openssl import openssl
+
+    cert = tmp_path / "peer.der"
+    cert.write_bytes(issued.der)
+    key = tmp_path / "signer.der"
+    key.write_bytes(openssl("pkey", "-in", signer.key, "-outform", "DER",
+                            binary=True))
+    return str(cert), str(key)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("case", ["lying-id", "other-key", "genuine"])
+def test_scripted_initiator_with_certificate(netns_pair, isakmpd_factory, tmp_path,
+                                             certs, case) -> None:
+    """A scripted Aggressive Mode initiator with west's certificate: as
+    FQDN mallory.lab.example (not in the certificate), or signing with
+    east's key instead of west's, is refused with INVALID_ID_INFORMATION or
+    INVALID_SIGNATURE (protected); as itself it gets the ISAKMP SA."""
+    ca, east, west = certs
+    root = isakmpd_tree(tmp_path / "root", cas=[ca], certs=[east], key=east)
+    ours = isakmpd_factory(netns_pair.east, _conf(root, "192.0.2.2", "192.0.2.1",
+                                                  False), args=["-n"])
+    name = "mallory.lab.example" if case == "lying-id" else "west.lab.example"
+    cert, key = _der_files(tmp_path, west, east if case == "other-key" else west)
+    if case == "genuine":
+        script = tmp_path / "peer.py"
+        script.write_text(PEER)
+        env = {"PYTHONPATH": str(REPO / "python"), "PATH": "/usr/bin:/bin"}
+        res = lab.run(netns_pair.west, sys.executable, str(script), "initiator",
+                      "192.0.2.1", "192.0.2.2", "2", name, cert, key, env=env,
+                      check=False, timeout=30)
+        assert "timed out" in res.stderr  # no answer to message 3: accepted
+        sas = report_sas(ours)
+        assert [s.phase for s in sas] == [1] and "established" in sas[0].text
+        assert "Remote certificate: C=SE, O=isakmpd lab, CN=west" in sas[0].text
+        assert_clean_log(ours)
+        return
+    got = run_peer(tmp_path, netns_pair.west, "initiator", "192.0.2.1", "192.0.2.2",
+                   "2", name, cert, key)
+    want = {"lying-id": 18, "other-key": 25}[case]
+    assert got["exchange"] == 5 and got["encrypted"], got
+    assert got["notify"] == [want], got
+    assert got["reply"][:4] == [1, 4, 10, 5]  # SA KE NONCE ID
+    m = ours.wait_log(r"Aggressive Mode with 192\.0\.2\.1 failed: (.*)$")
+    if case == "lying-id":
+        assert ("ID FQDN mallory.lab.example does not match certificate C=SE, "
+                "O=isakmpd lab, CN=west") in m.group(1), m.group(0)
+    else:
+        assert ("signature of HASH_I by peer FQDN west.lab.example does not "
+                "verify") in m.group(1), m.group(0)
     assert report_sas(ours) == []
     assert_clean_log(ours)

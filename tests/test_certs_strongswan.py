@@ -118,8 +118,9 @@ Suites=\t\t\tQM-ESP-AES-128-SHA-PFS-GRP14-SUITE
 {sections}""" + x509_conf(root, accept_self_signed)
 
 
-def charon_conn(pki: LabPki, *, aggressive: bool, cert=None, local_id: str | None = None,
-                remote_id: str | None = None, ca_certs=None, options=None) -> lab.Conn:
+def charon_conn(pki: LabPki, *, aggressive: bool, cert=None,
+                local_id: str | None = None, remote_id: str | None = None,
+                ca_certs=None, options=None) -> lab.Conn:
     """East's connection: pubkey authentication with ``cert`` (default
     east's)."""
     cert = cert or pki.east
@@ -343,3 +344,4 @@ def test_peer_is_not_the_configured_remote_id(netns_pair, charon_factory,
     assert "expected DER_ASN1_DN C=SE, O=isakmpd lab, CN=someone-else" in line, line
     assert _notifies(pcap, ours) == ["18"]  # INVALID_ID_INFORMATION
     charon.wait_log(r"received INVALID_ID_INFORMATION error notify")
+

@@ -360,3 +360,21 @@ def test_malformed_address_ids(t, data):
         id_selector(_core.ID(t, data))
     assert ei.value.notify == NotifyType.INVALID_ID_INFORMATION
     assert describe(t, data)  # describing it never raises
+
+
+def test_netmasks_of_either_family():
+    from isakmpd.exchange.ids import mask_network
+
+    assert str(mask_network("fd00:1::", "ffff:ffff:ffff:ffff::")) == "fd00:1::/64"
+    assert str(mask_network("10.1.0.0", "255.255.0.0")) == "10.1.0.0/16"
+    assert str(mask_network("10.1.2.3", "255.255.0.0", strict=False)) == "10.1.0.0/16"
+    with pytest.raises(ValueError, match="not contiguous"):
+        mask_network("10.1.0.0", "255.0.255.0")
+    with pytest.raises(ValueError, match="does not go with"):
+        mask_network("10.1.0.0", "ffff::")
+    with pytest.raises(ValueError):
+        mask_network("10.1.2.3", "255.255.0.0")  # host bits set
+    sub = _core.ID(IdType.IPV6_ADDR_SUBNET,
+                   ipaddress.ip_address("fd00:1::").packed
+                   + ipaddress.ip_address("ffff:ffff:ffff:ffff::").packed, 17, 53)
+    assert str(id_selector(sub)) == "fd00:1::/64 proto 17 port 53"

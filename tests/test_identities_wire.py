@@ -25,8 +25,9 @@ from test_interop_strongswan import (
 pytestmark = pytest.mark.netns
 
 DN = "/C=SE/O=Example/CN=east"
-ID_FIELDS = ["ip.src", "ipv6.src", "isakmp.exchangetype", "isakmp.id.type", "isakmp.id.protoid",
-             "isakmp.id.port", "isakmp.id.data.ipv4_addr", "isakmp.id.data.ipv4_subnet",
+ID_FIELDS = ["ip.src", "ipv6.src", "isakmp.exchangetype", "isakmp.id.type",
+             "isakmp.id.protoid", "isakmp.id.port", "isakmp.id.data.ipv4_addr",
+             "isakmp.id.data.ipv4_subnet",
              "isakmp.id.data.ipv6_range_start", "isakmp.id.data.ipv6_range_end",
              "isakmp.id.data.ipv6_addr", "isakmp.id.data.fqdn",
              "isakmp.id.data.user_fqdn", "isakmp.id.data.key_id"]

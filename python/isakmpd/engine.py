@@ -28,7 +28,7 @@ from .constants import (ExchangeType, Flags, NATT_PORT, NotifyType, ProtocolId,
 from .errors import ConfigError, IsakmpdError, MessageError
 from .exchange import info
 from .exchange.aggressive_mode import AggressiveMode
-from .exchange.base import Exchange, ExchangeFailed, InMessage
+from .exchange.base import Exchange, ExchangeFailed, InMessage, plaintext, seal
 from .exchange.ids import mask_network
 from .exchange.main_mode import MainMode, Phase1Exchange
 from .exchange.quick_mode import QuickMode
@@ -173,6 +173,11 @@ class Engine:
         self._check_timer = None
         self.stats = {"received": 0, "dropped": 0, "sent": 0}
         self.shutting_down = False
+        #: packet capture: called with (message in clear, local, remote, sent)
+        #: for every message received (once decrypted) and sent
+        self.capture: Callable[[bytes, Addr, Addr, bool], None] | None = None
+        #: called with an ISAKMP SA when its keys exist and when it goes away
+        self.keys_changed: Callable[[IsakmpSA], None] | None = None
         #: certificates and keys (isakmpd.pki.Pki): given, or read from the
         #: configuration when a negotiation first needs them
         self._pki = pki
@@ -224,6 +229,8 @@ class Engine:
         except MessageError as e:
             self._drop(remote, f"bad header: {e}")
             return
+        if self.capture is not None and not hdr.flags & Flags.ENC:
+            self.capture(data, local, remote, False)
         sa = self.table.find_isakmp(hdr.icookie, hdr.rcookie)
         if sa is None:
             self._unknown_sa(hdr, data, local, remote, now)
@@ -231,6 +238,8 @@ class Engine:
         mid = hdr.message_id
         ex: Exchange | None = sa.exchanges.get(mid)
         if ex is not None and ex.last_received == data:
+            if self.capture is not None and hdr.flags & Flags.ENC:
+                self.capture(plaintext(ex.last_received), local, remote, False)
             ex.resend_on_duplicate()
             return
         if (ex is None and mid != 0 and not sa.established
@@ -243,6 +252,8 @@ class Engine:
         msg = self._decode(sa, hdr, data, local, remote, ex, now)
         if msg is None:
             return
+        if self.capture is not None and msg.encrypted:
+            self.capture(plaintext(msg.raw), local, remote, False)
         self._dispatch(sa, ex, msg, now)
 
     def _drop(self, remote: Addr, why: str, level: int = 10,
@@ -266,6 +277,7 @@ class Engine:
                 plain = sa.cipher.decrypt(hdr.message_id, data[28:])
                 payloads = _core.parse_payloads(hdr.next_payload, plain,
                                                 allow_trailing=True)
+                data = seal(data, plain)
             else:
                 payloads = _core.parse_payloads(hdr.next_payload, data[28:])
         except MessageError as e:
@@ -473,6 +485,8 @@ class Engine:
     # ------------------------------------------------------------ services for exchanges
     def transmit(self, sa: IsakmpSA, data: bytes) -> None:
         self._out.append(Datagram(data, sa.local, sa.remote))
+        if self.capture is not None:
+            self.capture(plaintext(data), sa.local, sa.remote, True)
 
     def set_rcookie(self, sa: IsakmpSA, rcookie: bytes) -> None:
         if rcookie == ZERO_COOKIE:
@@ -536,6 +550,8 @@ class Engine:
         self.transmit(sa, data)
 
     def log_keys(self, sa: IsakmpSA, gxy: bytes) -> None:
+        if self.keys_changed is not None:
+            self.keys_changed(sa)
         if not log.crypto_secrets_enabled() or sa.keys is None or sa.cipher is None:
             return
         c = log.logger(Cls.CRYPTO)
@@ -662,6 +678,8 @@ class Engine:
     def _remove_isakmp(self, sa: IsakmpSA) -> None:
         sa.state = "dead"
         self.table.remove_isakmp(sa)
+        if self.keys_changed is not None:
+            self.keys_changed(sa)
         for ex in list(sa.exchanges.values()):
             if isinstance(ex, QuickMode) and not ex.done and ex.initiator and ex.conn:
                 self.connecting.discard(ex.conn.name)

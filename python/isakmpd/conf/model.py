@@ -294,7 +294,9 @@ def phase1_peer(conf: _View, name: str) -> Phase1Peer:
         except (binascii.Error, ValueError):
             raise conf.error(name, "Authentication", f"[{name}] Authentication: "
                              "a key starting with 0x must be hex digits") from None
-    elif any(t.auth_method == AuthMethod.PRE_SHARED for t in transforms):
+    elif xtype != ExchangeType.AGGRESSIVE and any(
+            t.auth_method == AuthMethod.PRE_SHARED for t in transforms):
+        # (an Aggressive Mode peer may take its keys from per-ID sections)
         warnings.append(f"{conf.at(name)}[{name}] has pre-shared key transforms "
                         "but no Authentication (key)")
     if conf.get(name, "ID"):

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
+from cryptography import x509
+
 from .. import _core, log
 from ..conf import model
 from ..constants import AuthMethod, CertEncoding, IdType, NotifyType, name_of
@@ -153,8 +155,6 @@ def requested_authorities(msg: InMessage) -> list[bytes]:
 
 
 def _subject_der(cert_der: bytes) -> bytes | None:
-    from cryptography import x509
-
     try:
         return x509.load_der_x509_certificate(cert_der).subject.public_bytes()
     except ValueError:
@@ -237,8 +237,9 @@ def verify(engine: "Engine", sa: IsakmpSA, params: Phase1Params, msg: InMessage,
                            NotifyType.INVALID_HASH_INFORMATION)
         sa.peer_auth = "pre-shared key"
         return
+    sig = msg.one(_core.Sig, "SIG").data  # missing: dropped, not refused
     try:
-        _verify_signature(engine, sa, msg, idp, expected, what)
+        _verify_signature(engine, sa, msg, idp, sig, expected, what)
     except Rejected:
         raise
     except ExchangeFailed:
@@ -248,8 +249,7 @@ def verify(engine: "Engine", sa: IsakmpSA, params: Phase1Params, msg: InMessage,
 
 
 def _verify_signature(engine: "Engine", sa: IsakmpSA, msg: InMessage,
-                      idp: _core.ID, expected: bytes, what: str) -> None:
-    sig = msg.one(_core.Sig, "SIG").data
+                      idp: _core.ID, sig: bytes, expected: bytes, what: str) -> None:
     who = ids.describe(idp.id_type, idp.data)
     certs = []
     for c in msg.all(_core.Cert):

@@ -85,9 +85,45 @@ def raw_after(payloads: Sequence, first: object) -> bytes:
     return b"".join(out)
 
 
+class Sealed(bytes):
+    """An encrypted message that keeps its payloads in clear (``plain``,
+    possibly followed by padding), for packet capture: see :func:`plaintext`.
+    Everywhere else it is the bytes on the wire."""
+
+    plain: bytes
+
+
+def seal(data: bytes, plain: bytes) -> Sealed:
+    out = Sealed(data)
+    out.plain = plain
+    return out
+
+
+def plaintext(data: bytes) -> bytes:
+    """The message as it would look unencrypted: the ENC flag cleared, the
+    payloads in clear without padding and the header's length to match.
+    Messages that were not encrypted come back as they are."""
+    plain = getattr(data, "plain", None)
+    if plain is None or len(data) < 28:
+        return bytes(data)
+    # the payload chain ends where the padding starts
+    end, nxt = 0, data[16]
+    while nxt and end + 4 <= len(plain):
+        size = int.from_bytes(plain[end + 2:end + 4], "big")
+        if size < 4 or end + size > len(plain):
+            break
+        nxt, end = plain[end], end + size
+    body = plain if nxt else plain[:end]  # a broken chain: all of it
+    hdr = bytearray(data[:28])
+    hdr[19] &= 0xFF ^ Flags.ENC
+    hdr[24:28] = (28 + len(body)).to_bytes(4, "big")
+    return bytes(hdr) + body
+
+
 def encode_protected(sa: IsakmpSA, exchange_type: int, mid: int,
                      payloads: Sequence, encrypt: bool = True) -> bytes:
-    """A whole message on ``sa``, encrypted with the SA's cipher if ``encrypt``."""
+    """A whole message on ``sa``, encrypted with the SA's cipher if ``encrypt``
+    (then a :class:`Sealed` that keeps the payloads in clear)."""
     hdr = _core.Header(sa.icookie, sa.rcookie, exchange_type=exchange_type,
                        message_id=mid)
     if not encrypt:
@@ -96,7 +132,7 @@ def encode_protected(sa: IsakmpSA, exchange_type: int, mid: int,
     body = _core.encode_payloads(list(payloads))
     hdr.next_payload = payloads[0].payload_type
     hdr.flags = Flags.ENC
-    return _core.encode_message(hdr, sa.cipher.encrypt(mid, body))
+    return seal(_core.encode_message(hdr, sa.cipher.encrypt(mid, body)), body)
 
 
 def hash_payload_prf(sa: IsakmpSA, mid: int, payloads: Sequence,

@@ -297,7 +297,8 @@ def spec_id(spec, default_addr: str, phase1: bool = False) -> _core.ID:
         if t in _ADDR_TYPES:
             addr = ipaddress.ip_address(spec.address or default_addr)
             if (addr.version == 6) != (t == IdType.IPV6_ADDR):
-                raise ValueError(f"{addr} is not an address of type {name_of(IdType, t)}")
+                raise ValueError(f"{addr} is not an address of type "
+                                 f"{name_of(IdType, t)}")
             return _core.ID(t, addr.packed, spec.protocol, spec.port)
         if t in _NET_TYPES:
             net = mask_network(spec.address, spec.mask_or_end, strict=False)

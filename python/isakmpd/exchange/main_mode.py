@@ -124,7 +124,13 @@ class Phase1Exchange(Exchange):
     def _peer_id(self, msg: InMessage) -> _core.ID:
         """The peer's ID payload, checked for form (not yet authenticated)."""
         idp = msg.one(_core.ID, "ID")
-        ids.check_id(idp)
+        try:
+            ids.check_id(idp)
+        except ExchangeFailed:
+            if msg.encrypted and self.sa.cipher is not None:
+                # it decrypted and parsed: the peer's own; let it read why
+                self.sa.cipher.commit(0)
+            raise
         self.peer_idp = idp
         self.sa.id_remote = idp.body
         self.sa.id_remote_type = idp.id_type
@@ -142,7 +148,8 @@ class Phase1Exchange(Exchange):
         if not ids.same_id(mine, theirs):
             raise ExchangeFailed(
                 f"peer identified as {describe(idp.id_type, idp.data)}, expected "
-                f"{describe(mine.id_type, mine.data)}", NotifyType.INVALID_ID_INFORMATION)
+                f"{describe(mine.id_type, mine.data)}",
+                NotifyType.INVALID_ID_INFORMATION)
 
     def _my_id(self) -> _core.ID:
         """Our ID payload (encoded, so that its body is known), and with
@@ -191,11 +198,14 @@ class MainMode(Phase1Exchange):
     # ------------------------------------------------------------ initiator
     def start(self, now: float) -> None:
         sa_payload = proposal.phase1_sa(self.peer.transforms)
-        payloads = [sa_payload] + (natt.vendor_ids() if self.engine.natt_enabled else [])
+        payloads = [sa_payload]
+        if self.engine.natt_enabled:
+            payloads += natt.vendor_ids()
         data = encode_protected(self.sa, self.kind, 0, payloads, encrypt=False)
         self.sai_b = sa_payload.body
         self.step = 1
-        self.debug(10, "sending message 1 with %d transform(s)", len(self.peer.transforms))
+        self.debug(10, "sending message 1 with %d transform(s)",
+                   len(self.peer.transforms))
         self.transmit(data, now, expect_reply=True)
 
     def handle(self, msg: InMessage, now: float) -> None:

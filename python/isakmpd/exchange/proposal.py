@@ -207,6 +207,7 @@ def select_phase1(peer_sa: _core.SA, ours: Sequence["IkeTransformSpec"],
     configured as ANY); ``group_ok`` likewise for DH groups (Aggressive
     Mode: the group must fit the KE payload that came with the offer)."""
     check_doi(peer_sa)
+    keyless: set[int] = set()
     for prop in peer_sa.proposals:
         if prop.protocol_id != ProtocolId.ISAKMP:
             continue
@@ -217,6 +218,7 @@ def select_phase1(peer_sa: _core.SA, ours: Sequence["IkeTransformSpec"],
                         params.auth_method):
                     log.debug(Cls.NEGOTIATION, 50, "phase 1 transform %d: no key "
                               "for its authentication method", xf.number)
+                    keyless.add(params.auth_method)
                     params = None
                 if (params is not None and group_ok is not None
                         and not group_ok(params.group)):
@@ -226,7 +228,11 @@ def select_phase1(peer_sa: _core.SA, ours: Sequence["IkeTransformSpec"],
                     return _core.SA(peer_sa.doi, peer_sa.situation, [chosen]), params
             log.debug(Cls.NEGOTIATION, 50, "phase 1 transform %d: no match",
                       xf.number)
-    raise ExchangeFailed("no acceptable phase 1 proposal",
+    why = ""
+    if keyless:
+        names = ", ".join(AuthMethod.confname(m) for m in sorted(keyless))
+        why = f" (we lack the key or certificate for {names})"
+    raise ExchangeFailed(f"no acceptable phase 1 proposal{why}",
                          NotifyType.NO_PROPOSAL_CHOSEN)
 
 
