@@ -46,6 +46,12 @@ test-quick: build
 bench: build
 	$(PY) -m pytest -q tests/bench --benchmark-only
 
+# short runs of every cargo-fuzz target (fuzz/README.md), FUZZ_TIME seconds each
+FUZZ_TIME ?= 30
+.PHONY: fuzz
+fuzz:
+	fuzz/run.sh -t $(FUZZ_TIME)
+
 clean:
 	cargo clean
 	rm -rf $(VENV) python/isakmpd/_core*.so

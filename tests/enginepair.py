@@ -333,9 +333,11 @@ class Network:
             self.advance(min(due) - self.now)
 
     # ------------------------------------------------------------ helpers
-    def connect(self, node: str | Node, name: str) -> bool:
+    def connect(self, node: str | Node, name: str, force: bool = True) -> bool:
+        """Start ``name`` on ``node``; by default another SA even if it is up
+        (``force=False`` is the FIFO's ``c``, a no-op then)."""
         n = self.nodes[node] if isinstance(node, str) else node
-        ok = n.engine.connect(name, self.now)
+        ok = n.engine.connect(name, self.now, force=force)
         self._collect()
         return ok
 

@@ -196,3 +196,14 @@ def test_both_sides_active():
     n = len(net.sent)
     net.advance(100)
     assert len(net.sent) == n
+
+
+def test_connect_on_a_connection_that_is_up_does_nothing():
+    # isakmpd(8): "c name: start the named connection, if stopped or inactive"
+    net, w, e = gateway_pair()
+    established(net)
+    sent = len(net.sent)
+    assert net.connect("west", "vpn", force=False)
+    net.run()
+    assert len(net.sent) == sent
+    assert len(w.ipsec_sas()) == 1 and len(e.ipsec_sas()) == 1

@@ -62,6 +62,8 @@ step "isakmpd on east (passive) and west (active), examples/{east,west}.conf"
 start "$E" east
 for _ in $(seq 100); do [ -p "$work/east.fifo" ] && break; sleep 0.1; done
 start "$W" west
+echo "waiting for Main Mode and Quick Mode (under qemu's emulation each daemon"
+echo "takes a while to start)..."
 up=0
 for _ in $(seq 60); do
   if [ -p "$work/west.fifo" ] && report west | grep -q "Phase 2"; then up=1; break; fi
@@ -78,6 +80,7 @@ step "east: SA report (FIFO S)"; report east
 step "west: kernel SAs (ip xfrm state)"; ip -n "$W" xfrm state
 step "west: kernel policies (ip xfrm policy)"; ip -n "$W" xfrm policy
 step "east: kernel SAs (ip xfrm state)"; ip -n "$E" xfrm state
+step "east: kernel policies (ip xfrm policy)"; ip -n "$E" xfrm policy
 
 step "ping 10.1.0.1 -> 10.2.0.1 through the tunnel, tcpdump on east's veth"
 ip netns exec "$E" tcpdump -l -n -i veth-east -w "$work/wire.pcap" 'not udp port 500' \
@@ -86,7 +89,7 @@ tcpd=$!
 pids+=($tcpd)
 for _ in $(seq 50); do grep -q listening "$work/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
 ip netns exec "$W" ping -c 3 -W 2 -I 10.1.0.1 10.2.0.1; ping_rc=$?
-sleep 0.5; kill -INT $tcpd 2>/dev/null; wait $tcpd 2>/dev/null
+sleep 1.5; kill -INT $tcpd 2>/dev/null; wait $tcpd 2>/dev/null
 step "what crossed the wire"
 tcpdump -n -r "$work/wire.pcap" 2>/dev/null
 esp=$(tcpdump -n -r "$work/wire.pcap" esp 2>/dev/null | wc -l)
@@ -98,11 +101,13 @@ echo "(the echo requests appear a second time: that is the packet east decrypted
 
 step "kernel counters on west"; ip -n "$W" -s xfrm state | grep -E "^src|lifetime current" -A1 | grep -v "^--"
 
-step "shutting down (SIGTERM: DELETE to the peer, kernel state removed)"
-for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+step "shutting down west (SIGTERM: DELETEs to east, kernel state removed), then east"
+kill -TERM "${pids[1]}" 2>/dev/null; wait "${pids[1]}" 2>/dev/null
+sleep 1
+kill -TERM "${pids[0]}" 2>/dev/null; wait "${pids[0]}" 2>/dev/null
 pids=()
-grep -h "deleted\|shutting down" "$work/west.log" "$work/east.log"
+echo "west:"; grep -h "deleting\|shutting down" "$work/west.log" | cut -d' ' -f2-
+echo "east:"; grep -h "deleted\|deleting\|shutting down" "$work/east.log" | cut -d' ' -f2-
 echo "west SAs left in the kernel: $(ip -n "$W" xfrm state | grep -c '^src')"
 
 if [ $ping_rc = 0 ] && [ "$esp" -gt 0 ] && [ "$icmp" = 0 ]; then

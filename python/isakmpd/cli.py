@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass, field
 
@@ -14,12 +15,14 @@ DEFAULT_PIDFILE = "/var/run/isakmpd.pid"
 DEFAULT_REPORT = "/var/run/isakmpd.report"
 DEFAULT_RESULT = "/var/run/isakmpd.result"
 DEFAULT_PCAP = "/var/run/isakmpd.pcap"
+DEFAULT_KEYLOG = "/var/run/isakmpd.wireshark"
 
 USAGE = """\
 usage: isakmpd [-46adKLnSTv] [-c config-file] [-D class=level] [-f fifo]
                [-i pid-file] [-l packetlog-file] [-N udpencap-port]
                [-p listen-port] [-P local-port] [-r seed] [-R report-file]
-               [--result-file file]"""
+               [--result-file file] [--keylog dir]
+       isakmpd --print-systemd-unit"""
 
 DESCRIPTION = """\
 isakmpd establishes security associations for IPsec with IKEv1 (ISAKMP/Oakley,
@@ -38,8 +41,8 @@ RFC 2407-2409, NAT-T RFC 3947) peers, and installs them in the kernel.
                    '-' reads commands from stdin
   -i pid-file      where to write the PID (default /var/run/isakmpd.pid)
   -K               no KeyNote policy check
-  -L               capture IKE packets (cleartext) to /var/run/isakmpd.pcap
-  -l file          capture IKE packets to file
+  -L               capture IKE messages, decrypted, to /var/run/isakmpd.pcap
+  -l file          capture IKE messages, decrypted, to file (pcap, appended to)
   -n               do not touch the kernel's SAs and flows
   -N port          NAT-T port (default 4500)
   -p listen-port   port to listen on (default 500)
@@ -50,13 +53,18 @@ RFC 2407-2409, NAT-T RFC 3947) peers, and installs them in the kernel.
   -T               disable NAT traversal
   -v               verbose logging (SAs set up and torn down are always logged)
   --result-file F  where the FIFO 'S' command writes (default /var/run/isakmpd.result)
+  --keylog dir     export IKE and ESP keys to dir for Wireshark (files
+                   ikev1_decryption_table, esp_sa, preferences, mode 0600):
+                   WIRESHARK_CONFIG_DIR=dir tshark -r capture.pcap decrypts.
+                   Secret keys go to disk: for debugging only
+  --print-systemd-unit  print the systemd unit shipped with isakmpd, then exit
   -h, --help       this text;  --version  the version
 
 FIFO commands: c name; C set|add|rmv [section]:tag=value, C set ... force,
 C rm|get [section]:tag, C rms [section]; d cookies [msgid|-]; D class level,
-D A level, D T; Q; r; R; S; t [main|quick] name|address; T.
-Not yet: -L, -l and FIFO p (packet capture), -S and FIFO M (high
-availability)."""
+D A level, D T; k on[=dir], k off (key export); p on[=file], p off (packet
+capture); Q; r; R; S; t [main|quick] name|address; T.
+Not yet: -S and FIFO M (high availability)."""
 
 
 @dataclass
@@ -81,6 +89,7 @@ class Options:
     passive: bool = False
     no_natt: bool = False
     verbose: bool = False
+    keylog: str | None = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -142,19 +151,38 @@ def parse_args(argv: list[str]) -> Options:
     p.add_argument("-T", dest="no_natt", action="store_true")
     p.add_argument("-v", dest="verbose", action="store_true")
     p.add_argument("--result-file", dest="result", default=DEFAULT_RESULT)
+    p.add_argument("--keylog", dest="keylog")
+    p.add_argument("--print-systemd-unit", dest="print_unit", action="store_true")
     p.add_argument("-h", "--help", action="help")
     p.add_argument("--version", action="version", version=f"isakmpd {__version__}")
     a = p.parse_args(argv)
+    if a.print_unit:
+        sys.stdout.write(systemd_unit())
+        raise SystemExit(0)
     if a.only4 and a.only6:
         p.error("-4 and -6 exclude each other")
+    if not a.no_natt and a.natt_port in (a.listen_port, a.local_port):
+        p.error(f"the NAT-T port (-N) {a.natt_port} is also the "
+                f"{'listen (-p)' if a.natt_port == a.listen_port else 'local (-P)'} port")
     pcap = a.pcap if a.pcap else (DEFAULT_PCAP if a.pcap_default else None)
+    # absolute: the daemon changes to / when it detaches
+    pcap = os.path.abspath(pcap) if pcap else None
+    keylog = os.path.abspath(a.keylog) if a.keylog else None
     return Options(ipv4=not a.only6, ipv6=not a.only4, no_flows=a.no_flows,
                    config=a.config, debug=a.debug, debug_levels=a.debug_levels,
                    fifo=a.fifo, pidfile=a.pidfile, no_keynote=a.no_keynote, pcap=pcap,
                    no_kernel=a.no_kernel, natt_port=a.natt_port,
                    listen_port=a.listen_port, local_port=a.local_port, seed=a.seed,
                    report=a.report, result=a.result, passive=a.passive,
-                   no_natt=a.no_natt, verbose=a.verbose)
+                   no_natt=a.no_natt, verbose=a.verbose, keylog=keylog)
+
+
+def systemd_unit() -> str:
+    """The systemd unit shipped in the package (isakmpd/data/isakmpd.service)."""
+    from importlib import resources
+
+    return (resources.files(__package__) / "data" / "isakmpd.service").read_text(
+        encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

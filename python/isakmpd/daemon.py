@@ -18,9 +18,13 @@ from . import __version__, flows, log
 from .cli import Options
 from .conf import model
 from .conf.store import Conf
+from .constants import NATT_PORT
 from .engine import Engine, InstallSA, ReleaseSPI, RemoveSA
 from .errors import ConfigError, IsakmpdError, KernelError, KernelLacksESP
+from .keylog import KeyLog, KeyLogError
 from .log import Cls
+from .pcap import CaptureError, PacketLog
+from .policy.check import Policy
 from .rand import Random
 from .report import full_report, sa_report
 from .transport import Transport, route_source
@@ -53,6 +57,10 @@ class Daemon:
         self.wrote_pidfile = False
         #: -d not given: the pipe to the waiting command (see _detach)
         self.ready_fd: int | None = None
+        #: packet capture (-L, -l, FIFO p) and key export (--keylog, FIFO k)
+        self.pcap: PacketLog | None = None
+        self.keylog: KeyLog | None = None
+        self._keys_dirty = False
 
     # ------------------------------------------------------------ set-up
     def listen_addresses(self) -> list[str]:
@@ -129,8 +137,12 @@ class Daemon:
             self.transport.send(d.data, d.local, d.remote)
         while (ev := eng.next_event()) is not None:
             self._kernel_event(ev)
+            if self.keylog is not None and isinstance(ev, (InstallSA, RemoveSA)):
+                self._keys_dirty = True
         for d in eng.datagrams_to_send():
             self.transport.send(d.data, d.local, d.remote)
+        if self._keys_dirty:
+            self._write_keys()
         when = eng.next_timer()
         if when != self._timer_at:
             if self._timer is not None:
@@ -186,12 +198,12 @@ class Daemon:
         if msgid is None:
             if isakmp is None:
                 return False
-            eng.delete_isakmp(isakmp, now, send=True)
+            eng.delete_isakmp(isakmp, now, send=True, why="deleted (FIFO d)")
             return True
         found = [s for s in eng.table.ipsec_sas() if s.message_id == msgid
                  and (s.isakmp.icookie, s.isakmp.rcookie) == (icookie, rcookie)]
         for s in found:
-            eng.delete_ipsec(s, now, send=True)
+            eng.delete_ipsec(s, now, send=True, why="deleted (FIFO d)")
         return bool(found)
 
     def teardown_all(self) -> None:
@@ -225,7 +237,7 @@ class Daemon:
         model.log_once(conf, conf.warnings)
         model.check(conf)
         self.conf = conf
-        self.engine.reconfigure(conf)
+        self.engine.reconfigure(conf, reload_policy=True)
         _log.info("configuration reloaded from %s", self.opts.config)
         self.reinit_connections()
 
@@ -252,6 +264,91 @@ class Daemon:
     def request_shutdown(self) -> None:
         self._stopping.set()
 
+    # ------------------------------------------------------------ capture and keys
+    def start_capture(self, path: str) -> bool:
+        """-L, -l and FIFO ``p on``: capture IKE messages in clear to ``path``
+        (appended to); a capture to another file is stopped first."""
+        if self.pcap is not None:
+            if self.pcap.path == path:
+                _log.info("packet capture to %s is already on", path)
+                return True
+            self.stop_capture()
+        try:
+            self.pcap = PacketLog(path, frozenset({NATT_PORT, self.opts.natt_port}))
+        except CaptureError as e:
+            _log.error("packet capture: %s", e)
+            return False
+        self.engine.capture = self._capture
+        _log.info("packet capture to %s started", path)
+        return True
+
+    def stop_capture(self) -> None:
+        """FIFO ``p off`` (and the end): close the capture file."""
+        if self.pcap is None:
+            return
+        self.engine.capture = None
+        pcap, self.pcap = self.pcap, None
+        pcap.close()
+        _log.info("packet capture to %s stopped (%d messages)", pcap.path, pcap.frames)
+
+    def _capture(self, message: bytes, local: tuple[str, int],
+                 remote: tuple[str, int], sent: bool) -> None:
+        if self.pcap is None:
+            return
+        try:
+            if sent:
+                self.pcap.write(message, local, remote)
+            else:
+                self.pcap.write(message, remote, local)
+        except OSError as e:
+            _log.error("packet capture to %s: %s; capture stopped", self.pcap.path,
+                       e.strerror)
+            self.stop_capture()
+
+    def start_keylog(self, directory: str) -> bool:
+        """--keylog and FIFO ``k on``: keep Wireshark's IKEv1 and ESP key
+        tables in ``directory`` (see :mod:`isakmpd.keylog`)."""
+        if self.keylog is not None and str(self.keylog.dir) == directory:
+            _log.info("key export to %s is already on", directory)
+            return True
+        self.stop_keylog()
+        try:
+            self.keylog = KeyLog(directory)
+        except KeyLogError as e:
+            _log.error("key export: %s", e)
+            return False
+        _log.warning("exporting IKE and ESP keys to %s for Wireshark: whoever reads "
+                     "them can decrypt this traffic", directory)
+        self.engine.keys_changed = self._keys_changed
+        self._keys_dirty = True
+        self._write_keys()
+        return True
+
+    def stop_keylog(self) -> None:
+        """FIFO ``k off`` (and shutdown): stop updating the key tables; the
+        files keep the SAs of this moment."""
+        if self.keylog is None:
+            return
+        self._write_keys()
+        self.engine.keys_changed = None
+        directory, self.keylog = self.keylog.dir, None
+        _log.info("key export to %s stopped", directory)
+
+    def _keys_changed(self, sa: object) -> None:
+        self._keys_dirty = True
+
+    def _write_keys(self) -> None:
+        self._keys_dirty = False
+        if self.keylog is None:
+            return
+        table = self.engine.table
+        try:
+            self.keylog.update(table.isakmp_sas(), table.ipsec_sas())
+        except KeyLogError as e:
+            _log.error("key export: %s; stopped", e)
+            self.engine.keys_changed = None
+            self.keylog = None
+
     # ------------------------------------------------------------ main loop
     async def run(self) -> int:
         self.open()
@@ -260,12 +357,19 @@ class Daemon:
         self.ready_fd = None
         _log.info("isakmpd %s started%s", __version__,
                   " (no kernel changes: -n)" if self.opts.no_kernel else "")
+        if self.opts.pcap:
+            self.start_capture(self.opts.pcap)
+        if self.opts.keylog:
+            self.start_keylog(self.opts.keylog)
         self.engine.start(self.now())
         self.pump()
         await self._stopping.wait()
         _log.info("shutting down")
+        # the key tables keep the SAs that were up, for the last messages
+        self.stop_keylog()
         self.engine.shutdown(self.now())
         self.pump()
+        self.stop_capture()
         if self._timer is not None:
             self._timer.cancel()
         self.flows.remove_all()
@@ -371,18 +475,21 @@ def run(opts: Options) -> int:
                 _log.warning("Loglevel %s: %s", spec, e)
     if log.crypto_secrets_enabled():
         _log.warning("crypto debug level 99: key material will be logged")
-    # TODO(packet capture: -L, -l, FIFO p; high availability: -S, FIFO M)
-    if opts.pcap:
-        _log.warning("packet capture (-L/-l %s) is not supported yet: nothing will "
-                     "be written", opts.pcap)
+    # TODO(high availability: -S, FIFO M)
     if opts.passive:
         _log.warning("-S (start passive) is not supported yet: running active")
+    try:
+        policy = Policy.load(conf, no_keynote=opts.no_keynote)
+    except ConfigError as e:
+        sys.stderr.write(f"isakmpd: policy: {e}\n")
+        return 1
     ready_fd = None if opts.debug else _detach()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     daemon: Daemon | None = None
     try:
         daemon = Daemon(opts, conf)
+        daemon.engine.policy = policy
         daemon.ready_fd = ready_fd
         return loop.run_until_complete(daemon.run())
     except IsakmpdError as e:

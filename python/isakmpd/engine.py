@@ -33,6 +33,8 @@ from .exchange.ids import mask_network
 from .exchange.main_mode import MainMode, Phase1Exchange
 from .exchange.quick_mode import QuickMode
 from .log import Cls
+from .policy import check as policy_check
+from .policy import ipsec as policy_ipsec
 from .rand import Random
 from .sa import ZERO_COOKIE, Addr, IpsecSA, IsakmpSA, SATable, Selector
 from .timers import TimerQueue
@@ -154,7 +156,8 @@ class Engine:
     def __init__(self, conf: Conf, rand: Random, spi_allocator: SpiAllocator,
                  route_source: RouteSource, listen_port: int = 500,
                  initiator_port: int | None = None, natt: bool = True,
-                 natt_port: int = NATT_PORT, pki: object | None = None) -> None:
+                 natt_port: int = NATT_PORT, pki: object | None = None,
+                 policy: policy_check.Policy | None = None) -> None:
         self.conf = conf
         self.rand = rand
         self.spi_allocator = spi_allocator
@@ -183,6 +186,10 @@ class Engine:
         self._pki = pki
         self._pki_given = pki is not None
         self._pki_tried = pki is not None
+        #: the KeyNote policy phase-2 SAs are checked against (None: none)
+        self.policy = policy
+        #: how each established ISAKMP SA's peer authenticated (by cookies)
+        self.peer_proofs: dict[bytes, policy_ipsec.PeerProof | None] = {}
 
     # ------------------------------------------------------------ I/O face
     def datagrams_to_send(self) -> list[Datagram]:
@@ -203,10 +210,13 @@ class Engine:
         """Boot: start the active connections, then check them periodically."""
         self._check_connections(now)
 
-    def reconfigure(self, conf: Conf) -> None:
+    def reconfigure(self, conf: Conf, reload_policy: bool = False) -> None:
         """Use a new configuration (SIGHUP, FIFO R); established SAs stay.
-        Certificates, keys and CRLs are read again when next needed."""
+        Certificates, keys and CRLs are read again when next needed; with
+        ``reload_policy`` the policy file too (an error keeps the old one)."""
         self.conf = conf
+        if reload_policy and self.policy is not None:
+            self.policy = self.policy.reload(conf)
         self.general = model.general(conf)
         if not self._pki_given:
             self._pki = None
@@ -399,8 +409,9 @@ class Engine:
             self._remove_isakmp(sa)
 
     # ------------------------------------------------------------ initiating
-    def connect(self, name: str, now: float) -> bool:
-        """Start phase 2 of connection ``name`` (phase 1 first if needed)."""
+    def connect(self, name: str, now: float, force: bool = False) -> bool:
+        """Start phase 2 of connection ``name`` (phase 1 first if needed),
+        unless it is up already (``force``: negotiate another SA anyway)."""
         try:
             conn = model.connection(self.conf, name)
             peer = model.phase1_peer(self.conf, conn.isakmp_peer)
@@ -408,6 +419,10 @@ class Engine:
             _log.error("connection %s: %s", name, e)
             return False
         if conn.name in self.connecting:
+            return True
+        if not force and any(s.state == "installed"
+                             for s in self.table.ipsec_by_name(conn.name)):
+            log.debug(Cls.NEGOTIATION, 10, f"connection {conn.name} is up already")
             return True
         if peer.address is None:
             _log.error("connection %s: peer %s has no Address", name, peer.name)
@@ -592,6 +607,8 @@ class Engine:
         sa.state = "established"
         sa.established_at = now
         self.table.phase1_done(sa)
+        self.peer_proofs[sa.cookies] = policy_ipsec.peer_proof(
+            sa, sa.exchanges.get(0), self._pki if self._pki_tried else None)
         p = sa.params
         assert p is not None
         _log.info("ISAKMP SA %s established with %s (%s)", sa.label(), sa.remote[0],
@@ -641,21 +658,27 @@ class Engine:
     def _isakmp_expired(self, sa: IsakmpSA, now: float) -> None:
         if sa.state == "dead":
             return
-        log.debug(Cls.SA, 10, f"ISAKMP SA {sa.label()} expired")
-        self.delete_isakmp(sa, now, send=True)
+        self.delete_isakmp(sa, now, send=True, why="expired")
 
     def _ipsec_expired(self, ipsec: IpsecSA, now: float) -> None:
         if ipsec.state == "dead":
             return
-        _log.info("IPsec SA %s with %s expired", ipsec.name, ipsec.remote[0])
-        self.delete_ipsec(ipsec, now, send=True)
+        self.delete_ipsec(ipsec, now, send=True, why="expired")
         # an active connection comes back at the next connection check
         # TODO(rekey before expiry)
 
     # ------------------------------------------------------------ deleting
-    def delete_ipsec(self, ipsec: IpsecSA, now: float, send: bool = True) -> None:
+    def delete_ipsec(self, ipsec: IpsecSA, now: float, send: bool = True,
+                     why: str = "") -> None:
+        """Remove an IPsec SA (and tell the peer if ``send``); ``why``, when
+        given, is logged: deletions of our own making are always logged."""
         if ipsec.state == "dead":
             return
+        if why:
+            _log.info("deleting IPsec SA %s with %s (%s): %s", ipsec.name,
+                      ipsec.remote[0], ", ".join(
+                          f"{name_of(ProtocolId, p.protocol_id)} in {p.spi_in.hex()} "
+                          f"out {p.spi_out.hex()}" for p in ipsec.protos), why)
         ipsec.state = "dead"
         self.table.remove_ipsec(ipsec)
         self._events.append(RemoveSA(ipsec))
@@ -666,9 +689,12 @@ class Engine:
                 self.transmit(parent, info.build(
                     parent, mid, [info.delete_payload(p.protocol_id, [p.spi_in])]))
 
-    def delete_isakmp(self, sa: IsakmpSA, now: float, send: bool = True) -> None:
+    def delete_isakmp(self, sa: IsakmpSA, now: float, send: bool = True,
+                      why: str = "") -> None:
         if sa.state == "dead":
             return
+        if why and sa.established:
+            _log.info("deleting ISAKMP SA %s with %s: %s", sa.label(), sa.remote[0], why)
         if send and sa.established and sa.keys is not None:
             mid = self.rand.nonzero_u32()
             self.transmit(sa, info.build(
@@ -678,6 +704,7 @@ class Engine:
     def _remove_isakmp(self, sa: IsakmpSA) -> None:
         sa.state = "dead"
         self.table.remove_isakmp(sa)
+        self.peer_proofs.pop(sa.cookies, None)
         if self.keys_changed is not None:
             self.keys_changed(sa)
         for ex in list(sa.exchanges.values()):
@@ -694,7 +721,7 @@ class Engine:
         """FIFO ``t``: delete the IPsec SAs of connection ``name``."""
         sas = self.table.ipsec_by_name(name)
         for s in sas:
-            self.delete_ipsec(s, now, send=True)
+            self.delete_ipsec(s, now, send=True, why="torn down")
         self.connecting.discard(name)
         return len(sas)
 
@@ -703,7 +730,7 @@ class Engine:
         n = 0
         for sa in list(self.table.isakmp_sas()):
             if sa.peer_name.lower() == key.lower() or sa.remote[0] == key:
-                self.delete_isakmp(sa, now, send=True)
+                self.delete_isakmp(sa, now, send=True, why="torn down")
                 n += 1
         return n
 
@@ -711,7 +738,7 @@ class Engine:
         """FIFO ``T``: delete every IPsec SA."""
         sas = self.table.ipsec_sas()
         for s in sas:
-            self.delete_ipsec(s, now, send=True)
+            self.delete_ipsec(s, now, send=True, why="torn down (T)")
         return len(sas)
 
     def shutdown(self, now: float) -> None:
@@ -720,9 +747,9 @@ class Engine:
         self.shutting_down = True
         send = self.general.delete_sas
         for s in self.table.ipsec_sas():
-            self.delete_ipsec(s, now, send=send)
+            self.delete_ipsec(s, now, send=send, why="shutting down")
         for sa in list(self.table.isakmp_sas()):
-            self.delete_isakmp(sa, now, send=send)
+            self.delete_isakmp(sa, now, send=send, why="shutting down")
         if self._check_timer is not None:
             self._check_timer.cancel()
 

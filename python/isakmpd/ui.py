@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import stat
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import log
+from .cli import DEFAULT_KEYLOG, DEFAULT_PCAP
 from .errors import ConfigError
 from .log import Cls
 
@@ -19,10 +22,17 @@ if TYPE_CHECKING:
     from .daemon import Daemon
 
 _log = log.logger(Cls.UI)
+#: "C set [peer]:Authentication=KEY": pre-shared keys stay out of the log
+_SECRET = re.compile(r"(?i)(\]\s*:\s*authentication\s*=\s*)(\S+)")
+
+
+def redact(command: str) -> str:
+    """``command`` with any pre-shared key in it replaced for logging."""
+    return _SECRET.sub(lambda m: m.group(1) + "(secret, not shown)", command)
 #: isakmpd scans fields with a 200-character limit; a longer line is refused
 MAX_LINE = 1024
 #: commands of isakmpd(8) this daemon does not do yet
-UNSUPPORTED = {"p": "packet capture", "M": "active/passive mode"}
+UNSUPPORTED = {"M": "active/passive mode"}
 
 
 class Ui:
@@ -103,7 +113,7 @@ class Ui:
         if len(line) > MAX_LINE:
             _log.error("FIFO: command longer than %d characters ignored", MAX_LINE)
             return
-        log.debug(Cls.UI, 30, f"ui_handle_command: {line!r}")
+        log.debug(Cls.UI, 30, f"ui_handle_command: {redact(line)!r}")
         cmd, _, rest = line.partition(" ")
         rest = rest.strip()
         d = self.daemon
@@ -136,15 +146,22 @@ class Ui:
                 self._config(rest)
             elif cmd == "d":
                 self._delete(rest)
+            elif cmd == "p":
+                self._on_off(rest, "p on[=file] | p off", d.opts.pcap or DEFAULT_PCAP,
+                             d.start_capture, d.stop_capture)
+            elif cmd == "k":
+                self._on_off(rest, "k on[=dir] | k off",
+                             d.opts.keylog or DEFAULT_KEYLOG, d.start_keylog,
+                             d.stop_keylog)
             elif cmd in UNSUPPORTED:
-                # TODO(packet capture -L/-l/p; high availability -S/M)
+                # TODO(high availability -S/M)
                 raise ValueError(f"'{cmd}' ({UNSUPPORTED[cmd]}) is not supported yet")
             else:
                 raise ValueError(f"unrecognized command: {line!r}")
         except (ValueError, ConfigError) as e:
-            _log.error("FIFO: %s", e)
+            _log.error("FIFO: %s", redact(str(e)))
         except Exception:  # noqa: BLE001 (a bug must not end the daemon)
-            _log.exception("FIFO: command %r failed", line)
+            _log.exception("FIFO: command %r failed", redact(line))
         finally:
             d.pump()
 
@@ -169,6 +186,19 @@ class Ui:
             raise ValueError(f"D {rest}: {e}") from None
         if log.crypto_secrets_enabled() and not was_secret:
             _log.warning("crypto debug level 99: key material will be logged")
+
+    @staticmethod
+    def _on_off(rest: str, usage: str, default: str, start: Callable[[str], bool],
+                stop: Callable[[], None]) -> None:
+        """``X on``, ``X on=path``, ``X off`` (FIFO ``p`` and ``k``)."""
+        word, eq, path = rest.partition("=")
+        word, path = word.strip(), path.strip()
+        if word == "off" and not eq:
+            stop()
+        elif word == "on" and (path or not eq):
+            start(path or default)
+        else:
+            raise ValueError(f"usage: {usage}")
 
     def _delete(self, rest: str) -> None:
         """``d <icookie><rcookie> [msgid|-]``: delete the ISAKMP SA, or with a
@@ -221,7 +251,7 @@ class Ui:
         else:
             raise ValueError(f"usage: C set|add|rmv [section]:tag=value, C rm|get "
                              f"[section]:tag, C rms [section] (not {rest!r})")
-        log.debug(Cls.UI, 10, f"configuration changed: C {rest}")
+        log.debug(Cls.UI, 10, f"configuration changed: {redact('C ' + rest)}")
         self.daemon.config_changed({section})
 
 

@@ -116,6 +116,11 @@ def _key_length(conf: _View, section: str, bounds) -> Range | None:
     return r
 
 
+#: the largest lifetime (seconds or kilobytes): 32 bits, the most any IKEv1
+#: peer sends and far beyond any sensible lifetime
+MAX_LIFE = 0xFFFFFFFF
+
+
 def life(conf: _View, section: str) -> LifeSpec:
     if not conf.has_section(section):
         raise SkippedError(f"lifetime section [{section}] does not exist")
@@ -130,6 +135,12 @@ def life(conf: _View, section: str) -> LifeSpec:
     if r.low < 0:
         raise _skip(conf, section, "LIFE_DURATION",
                     f"[{section}] LIFE_DURATION {value!r} is negative")
+    if r.offer <= 0 or r.high <= 0:
+        raise _skip(conf, section, "LIFE_DURATION",
+                    f"[{section}] LIFE_DURATION {value!r}: a lifetime must be above 0")
+    if max(r.offer, r.high) > MAX_LIFE:
+        raise _skip(conf, section, "LIFE_DURATION",
+                    f"[{section}] LIFE_DURATION {value!r} is above {MAX_LIFE}")
     return LifeSpec(t, r)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 
+from ..addr import mask_network
 from ..constants import IdType
 from ..errors import ConfigError
 from . import ifaddr
@@ -111,6 +112,14 @@ def id_spec(conf: _View, section: str, phase1: bool = False) -> IdSpec:
     elif id_type in (IdType.IPV4_ADDR_SUBNET, IdType.IPV6_ADDR_SUBNET):
         address = _address(conf, section, "Network", family, True)
         mask_or_end = _address(conf, section, "Netmask", family, True, netmask=True)
+        try:
+            net = mask_network(address, mask_or_end, strict=False)
+        except ValueError as e:
+            raise _err(conf, section, "Netmask", f"Netmask: {e}") from None
+        if str(net.network_address) != str(ipaddress.ip_address(address)):
+            raise _err(conf, section, "Network",
+                       f"Network {address} has host bits set for Netmask "
+                       f"{mask_or_end} (did you mean {net.network_address}?)")
     elif id_type in (IdType.IPV4_ADDR_RANGE, IdType.IPV6_ADDR_RANGE):
         address = _address(conf, section, "Address", family, True)
         mask_or_end = _address(conf, section, "End-address", family, True)

@@ -131,7 +131,8 @@ def general(conf: _View) -> General:
         retransmits=_int(conf, "Retransmits", 3),
         exchange_max_time=_int(conf, "Exchange-max-time", 120, 1),
         check_interval=_int(conf, "Check-interval", 60),
-        listen_on=tuple(_listen(a) for a in conf.get_list("General", "Listen-on")),
+        listen_on=tuple(dict.fromkeys(
+            _listen(a) for a in conf.get_list("General", "Listen-on"))),
         default_phase1_lifetime=_general_range(conf, "Default-phase-1-lifetime",
                                                defaults.DFLT_LIFE_MAIN_MODE),
         default_phase2_lifetime=_general_range(conf, "Default-phase-2-lifetime",

@@ -124,6 +124,8 @@ def parse(text: str, name: str = "<text>") -> Parsed:
         warnings.append((ln, msg))
 
     for ln, line, joined in _logical_lines(text):
+        if "\0" in line:
+            raise ConfigError("a NUL byte in the line (is this a text file?)", name, ln)
         if line.endswith("\r"):
             line = line[:-1]
         stripped = line.lstrip(WHITESPACE)

@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from .. import _core
+from ..addr import mask_network
 from ..constants import IdType, NotifyType, name_of
 from ..sa import Selector
 from .base import ExchangeFailed
@@ -57,23 +58,6 @@ def network_id(net: ipaddress.IPv4Network | ipaddress.IPv6Network, protocol: int
         return address_id(str(net.network_address), protocol, port)
     t = IdType.IPV4_ADDR_SUBNET if net.version == 4 else IdType.IPV6_ADDR_SUBNET
     return _core.ID(t, net.network_address.packed + net.netmask.packed, protocol, port)
-
-
-def mask_network(addr, mask, strict: bool = True):
-    """The network of an address and a netmask (either family; Python's
-    ipaddress takes IPv6 masks only as prefix lengths). ValueError for a
-    mask that is not contiguous or of another family, and with ``strict``
-    for an address with host bits set."""
-    a = ipaddress.ip_address(addr)
-    m = ipaddress.ip_address(mask)
-    if a.version != m.version:
-        raise ValueError(f"netmask {m} does not go with address {a}")
-    bits = int(m)
-    width = a.max_prefixlen
-    prefix = bin(bits).count("1")
-    if bits != ((1 << width) - 1) ^ ((1 << (width - prefix)) - 1):
-        raise ValueError(f"netmask {m} is not contiguous")
-    return ipaddress.ip_network((a, prefix), strict=strict)
 
 
 def selector_id(sel: Selector) -> _core.ID:

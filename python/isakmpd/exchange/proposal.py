@@ -398,10 +398,12 @@ def _kernel_can(protocol_id: int, transform_id: int, bits: int | None,
     return True
 
 
-def select_phase2(peer_sa: _core.SA, suites: Sequence["SuiteSpec"], natt: NattState
-                  ) -> Chosen:
-    """Responder: the first peer proposal (by number) one of our suites takes."""
+def select_phase2(peer_sa: _core.SA, suites: Sequence["SuiteSpec"], natt: NattState,
+                  policy: Callable[[Chosen], bool] | None = None) -> Chosen:
+    """Responder: the first peer proposal (by number) one of our suites takes
+    and ``policy`` (if given) allows; a proposal it refuses is skipped."""
     check_doi(peer_sa)
+    refused = 0
     groups: dict[int, list[_core.Proposal]] = {}
     for p in peer_sa.proposals:
         groups.setdefault(p.number, []).append(p)
@@ -429,10 +431,17 @@ def select_phase2(peer_sa: _core.SA, suites: Sequence["SuiteSpec"], natt: NattSt
                 groups_used = {s.group for _, _, s in picked if s.group is not None}
                 if len(groups_used) > 1:
                     continue
-                return Chosen(number, suite.name, picked,
-                              groups_used.pop() if groups_used else None, lifes,
-                              {p.protocol_id: p.replay_window for p in suite.protocols})
-    raise ExchangeFailed("no acceptable phase 2 proposal", NotifyType.NO_PROPOSAL_CHOSEN)
+                windows = {p.protocol_id: p.replay_window for p in suite.protocols}
+                chosen = Chosen(number, suite.name, picked,
+                                groups_used.pop() if groups_used else None, lifes,
+                                windows)
+                if policy is not None and not policy(chosen):
+                    refused += 1
+                    break  # as isakmpd: the proposal is refused, on to the next
+                return chosen
+    why = f" ({refused} refused by the policy)" if refused else ""
+    raise ExchangeFailed(f"no acceptable phase 2 proposal{why}",
+                         NotifyType.NO_PROPOSAL_CHOSEN)
 
 
 def accept_phase2_reply(reply: _core.SA, suites: Sequence["SuiteSpec"],

@@ -11,14 +11,18 @@ HASH(3) = prf(SKEYID_a, 0 | M-ID | Ni_b | Nr_b)
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import itertools
 from typing import TYPE_CHECKING
 
-from .. import _core
+from .. import _core, log
 from ..constants import (EncapMode, ExchangeType, IdType, NotifyType, ProtocolId,
                          name_of)
 from ..errors import CryptoError
 from ..kernel import algs
+from ..log import Cls
+from ..policy.ipsec import ClientId, Phase2Proposal, ProtoChoice
 from ..sa import IpsecProto, IpsecSA, IsakmpSA, Selector, base_encap_mode
 from . import proposal
 from .base import (Exchange, ExchangeFailed, InMessage, Rejected, encode_protected,
@@ -26,10 +30,12 @@ from .base import (Exchange, ExchangeFailed, InMessage, Rejected, encode_protect
 from .ids import id_selector, selector_id, spec_id
 
 if TYPE_CHECKING:
-    from ..conf.model import Connection
+    from ..conf.model import Connection, SuiteSpec
     from ..engine import Engine
 
 NONCE_LEN = 16
+#: combinations of transforms of one suite put to the policy, at most
+MAX_POLICY_COMBINATIONS = 64
 
 
 def host_selector(addr: str) -> Selector:
@@ -61,12 +67,16 @@ class QuickMode(Exchange):
         self.local_sel: Selector | None = None
         self.remote_sel: Selector | None = None
         self.ids_sent: tuple[_core.ID, _core.ID] | None = None
+        #: responder: IDci and IDcr as received (None: none came)
+        self.ids_received: tuple[_core.ID, _core.ID] | None = None
         self.chosen: proposal.Chosen | None = None
         self.ipsec: IpsecSA | None = None
         self.peer_spis: dict[int, bytes] = {}
         self.peer_nat_oa: list[tuple[int, bytes]] = []
         #: (protocol, SPI) of the initiator's first proposal, as received
         self.offer_spi: tuple[int, bytes] | None = None
+        #: initiator: the suites offered (those the policy allows)
+        self.offered: tuple["SuiteSpec", ...] = ()
 
     @property
     def conn_name(self) -> str:
@@ -125,13 +135,126 @@ class QuickMode(Exchange):
             raise ExchangeFailed(f"peer's KE: {e}",
                                  NotifyType.INVALID_KEY_INFORMATION) from None
 
+    # ------------------------------------------------------------ policy
+    def _policy_on(self) -> bool:
+        policy = self.engine.policy
+        return policy is not None and policy.active
+
+    def _client_ids(self) -> tuple[ClientId, ClientId]:
+        """(ours, the peer's) phase-2 IDs: as sent or received, else the
+        IKE addresses."""
+        ids = self.ids_sent if self.initiator else self.ids_received
+        if ids is None:
+            return ClientId.host(self.sa.local[0]), ClientId.host(self.sa.remote[0])
+        idci, idcr = ClientId.of(ids[0]), ClientId.of(ids[1])
+        return (idci, idcr) if self.initiator else (idcr, idci)
+
+    def _ask_policy(self, protos: tuple[ProtoChoice, ...], pfs: bool
+                    ) -> tuple[bool, str, Phase2Proposal]:
+        policy = self.engine.policy
+        local_id, remote_id = self._client_ids()
+        prop = Phase2Proposal(protos, pfs, local_id, remote_id)
+        if policy is None or not policy.active:
+            return True, "", prop
+        proof = self.engine.peer_proofs.get(self.sa.cookies)
+        ok, why = policy.allowed(prop, self.sa,
+                                 "initiator" if self.initiator else "responder", proof)
+        return ok, why, prop
+
+    def _policy_allows(self, chosen: proposal.Chosen, pfs: bool) -> tuple[bool, str]:
+        protos = tuple(ProtoChoice.of(p.protocol_id, xf) for p, xf, _ in chosen.protos)
+        ok, why, prop = self._ask_policy(protos, pfs)
+        if ok:
+            if why:
+                self.debug(30, "proposal %d (%s) %s", chosen.proposal_number,
+                           prop.summary(), why)
+            return True, why
+        return False, f"({prop.summary()}) {why}"
+
+    def _policy_filter(self, pfs: bool):
+        """Responder: the check of each candidate proposal; a refusal is
+        logged once, with the assertions that decided."""
+        def check(chosen: proposal.Chosen) -> bool:
+            ok, why = self._policy_allows(chosen, pfs)
+            if not ok:
+                log.logger(Cls.POLICY).warning(
+                    "Quick Mode from %s, connection %s: proposal %d %s",
+                    self.sa.remote[0], self.conn_name, chosen.proposal_number, why)
+            return ok
+        return check
+
+    def _policy_suites(self, conn: "Connection") -> tuple["SuiteSpec", ...]:
+        """Initiator: the configured suites less the transforms the policy
+        forbids (a suite left without a transform for one of its protocols
+        is not offered); each omission is logged."""
+        if not self._policy_on():
+            return tuple(conn.suites)
+        out = []
+        for suite in conn.suites:
+            kept, why = self._suite_under_policy(suite)
+            if kept is None:
+                log.logger(Cls.POLICY).warning(
+                    "connection %s: suite %s not offered: %s", conn.name, suite.name,
+                    why)
+                continue
+            if kept != suite:
+                log.logger(Cls.POLICY).warning(
+                    "connection %s: suite %s offered without the transforms the "
+                    "policy forbids: %s", conn.name, suite.name, why)
+            out.append(kept)
+        if not out:
+            raise ExchangeFailed(f"connection {conn.name}: the policy forbids every "
+                                 "suite it could offer")
+        return tuple(out)
+
+    def _suite_under_policy(self, suite: "SuiteSpec"
+                            ) -> tuple["SuiteSpec | None", str]:
+        """The suite with only the transforms that take part in some
+        combination the policy allows (None if a protocol keeps none), and
+        the reason of the last refusal."""
+        natt = self.sa.natt
+        allowed: list[set[int]] = [set() for _ in suite.protocols]
+        why = ""
+        combos = itertools.product(*(range(len(p.transforms)) for p in suite.protocols))
+        for combo in itertools.islice(combos, MAX_POLICY_COMBINATIONS):
+            specs = [p.transforms[i] for p, i in zip(suite.protocols, combo)]
+            protos = tuple(
+                ProtoChoice.of(p.protocol_id, proposal.ipsec_transform(
+                    1, spec, natt, p.protocol_id))
+                for p, spec in zip(suite.protocols, specs))
+            pfs = any(spec.group is not None for spec in specs)
+            ok, reason, prop = self._ask_policy(protos, pfs)
+            if ok:
+                for k, i in enumerate(combo):
+                    allowed[k].add(i)
+            else:
+                why = f"({prop.summary()}) {reason}"
+        if any(not a for a in allowed):
+            return None, why
+        protocols = tuple(
+            dataclasses.replace(p, transforms=tuple(
+                t for i, t in enumerate(p.transforms) if i in allowed[k]))
+            for k, p in enumerate(suite.protocols))
+        if all(len(p.transforms) == len(q.transforms)
+               for p, q in zip(protocols, suite.protocols)):
+            return suite, ""
+        return dataclasses.replace(suite, protocols=protocols), why
+
     # ------------------------------------------------------------ initiator
     def start(self, now: float) -> None:
         conn = self.conn
         assert conn is not None
-        suites = conn.suites
-        if not suites:
+        if not conn.suites:
             raise ExchangeFailed(f"connection {conn.name} has no usable suite")
+        self.local_sel, self.remote_sel = self.engine.connection_selectors(conn, self.sa)
+        ids = None
+        if conn.local_id is not None or conn.remote_id is not None:
+            # the IDs as configured (a range stays a range), with their
+            # protocol and port
+            ids = (_phase2_id(conn.local_id, self.local_sel),
+                   _phase2_id(conn.remote_id, self.remote_sel))
+        self.ids_sent = ids
+        suites = self.offered = self._policy_suites(conn)
         pids = []
         for s in suites:
             for p in s.protocols:
@@ -146,13 +269,7 @@ class QuickMode(Exchange):
             self._make_dh(group)
             assert self.dh is not None
             payloads.append(_core.KE(self.dh.public))
-        self.local_sel, self.remote_sel = self.engine.connection_selectors(conn, self.sa)
-        if conn.local_id is not None or conn.remote_id is not None:
-            # the IDs as configured (a range stays a range), with their
-            # protocol and port
-            ids = (_phase2_id(conn.local_id, self.local_sel),
-                   _phase2_id(conn.remote_id, self.remote_sel))
-            self.ids_sent = ids
+        if ids is not None:
             payloads += list(ids)
         payloads += self._nat_oa()
         self.step = 1
@@ -198,7 +315,8 @@ class QuickMode(Exchange):
         self.sa.cipher.commit(self.mid)
         reply = msg.one(_core.SA, "SA")
         self.nr = _nonce(msg)
-        self.chosen = proposal.accept_phase2_reply(reply, self.conn.suites, self.sa.natt)
+        offered = self.offered or self.conn.suites
+        self.chosen = proposal.accept_phase2_reply(reply, offered, self.sa.natt)
         ids = msg.all(_core.ID)
         if self.ids_sent is not None:
             if len(ids) != 2 or [(i.id_type, i.data, i.protocol, i.port) for i in ids] != [
@@ -208,7 +326,12 @@ class QuickMode(Exchange):
         elif ids:
             raise ExchangeFailed("responder sent IDs we did not send",
                                  NotifyType.INVALID_ID_INFORMATION)
-        self._pfs(msg.opt(_core.KE, "KE"), self.chosen.group)
+        ke = msg.opt(_core.KE, "KE")
+        ok, why = self._policy_allows(self.chosen, ke is not None)
+        if not ok:
+            raise ExchangeFailed(f"the responder's choice {why}",
+                                 NotifyType.NO_PROPOSAL_CHOSEN)
+        self._pfs(ke, self.chosen.group)
         self.peer_spis = _peer_spis(reply.proposals)
         self.got_reply(msg)
         self.ipsec = self._make_ipsec(now, self.peer_spis)
@@ -236,6 +359,7 @@ class QuickMode(Exchange):
         if ids:
             self.remote_sel = id_selector(ids[0])
             self.local_sel = id_selector(ids[1])
+            self.ids_received = (ids[0], ids[1])
         else:
             self.remote_sel = host_selector(self.sa.remote[0])
             self.local_sel = host_selector(self.sa.local[0])
@@ -246,8 +370,10 @@ class QuickMode(Exchange):
                 f"no connection for {self.remote_sel} - {self.local_sel} from "
                 f"{self.sa.remote[0]}", NotifyType.INVALID_ID_INFORMATION)
         self.conn = conn
-        self.chosen = proposal.select_phase2(peer_sa, conn.suites, self.sa.natt)
         ke = msg.opt(_core.KE, "KE")
+        self.chosen = proposal.select_phase2(
+            peer_sa, conn.suites, self.sa.natt,
+            self._policy_filter(ke is not None) if self._policy_on() else None)
         if self.chosen.group is not None:
             self._make_dh(self.chosen.group)
             self._pfs(ke, self.chosen.group)
@@ -326,11 +452,19 @@ def _phase2_id(spec, sel: Selector) -> _core.ID:
     return spec_id(spec, str(sel.network.network_address))
 
 
+#: SPIs 1-255 are reserved by IANA and 0 means none (RFC 4303 2.1)
+MIN_SPI = 256
+
+
 def _peer_spis(props: list[_core.Proposal]) -> dict[int, bytes]:
     out = {}
     for prop in props:
         if len(prop.spi) != 4:
             raise ExchangeFailed(f"SPI of {len(prop.spi)} bytes for "
+                                 f"{name_of(ProtocolId, prop.protocol_id)}",
+                                 NotifyType.INVALID_SPI)
+        if int.from_bytes(prop.spi, "big") < MIN_SPI:
+            raise ExchangeFailed(f"reserved SPI {prop.spi.hex()} for "
                                  f"{name_of(ProtocolId, prop.protocol_id)}",
                                  NotifyType.INVALID_SPI)
         out[prop.protocol_id] = prop.spi
