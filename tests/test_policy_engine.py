@@ -5,8 +5,13 @@ responder's choice. Each refusal is one warning naming the assertion."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from enginepair import (
+    EAST_IP,
     PSK,
+    WEST_IP,
+    Network,
     established,
     gateway_pair,
     is_info,
@@ -144,3 +149,23 @@ def test_the_responder_still_needs_its_configuration(isakmpd_log) -> None:
                              east={"engine": {"policy": anything}})
     assert e.installed() == []
     assert _refusals(isakmpd_log) == []
+
+
+def test_example_configurations_with_the_example_policy(isakmpd_log) -> None:
+    """examples/west.conf and east.conf, each checked by
+    examples/isakmpd.policy on both sides, negotiate; with another key in
+    the policy, neither side lets the SA exist."""
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    text = (examples / "isakmpd.policy").read_text()
+    for key, ok in (("change-this-to-the-same-long-random-secret-on-both", True),
+                    ("another-secret", False)):
+        net = Network()
+        pol = text.replace("change-this-to-the-same-long-random-secret-on-both", key)
+        for name, ip, seed in (("east", EAST_IP, 2), ("west", WEST_IP, 1)):
+            net.add(name, (examples / f"{name}.conf").read_text(), seed, ip,
+                    policy=Policy.from_text(pol, "isakmpd.policy"))
+        net.start()
+        net.run()
+        assert len(net["west"].installed()) == len(net["east"].installed()) == int(ok)
+    assert isakmpd_log.matching("suite QM-ESP-AES-128-SHA-PFS-GRP14-SUITE not offered",
+                                30)

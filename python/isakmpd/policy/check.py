@@ -113,6 +113,12 @@ class Policy:
         """SIGHUP, FIFO R: the policy read again; on an error, logged, this
         one is kept."""
         try:
+            general = model.general(conf)
+            path = os.path.join(self.base_dir, general.policy_file)
+            if (self.active and general.use_keynote and not self.no_keynote
+                    and not os.path.lexists(path)):
+                # a policy that vanishes does not turn the check off
+                raise ConfigError("no such file", path)
             new = Policy.load(conf, self.no_keynote, self.base_dir)
         except ConfigError as e:
             _log.error("policy not reloaded, keeping the running one: %s", e)
