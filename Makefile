@@ -43,8 +43,11 @@ test: test-rust test-python
 test-quick: build
 	$(PY) -m pytest -q -m "not vm" $(PYTEST_ARGS) tests
 
-bench: build
-	$(PY) -m pytest -q tests/bench --benchmark-only
+# benchmarks against OpenSSL, CPython and scapy, with ratio tables
+# (tests/bench/conftest.py); isakmpd-bench --help for the load generator
+bench: $(PY)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench]'
+	$(PY) -m pytest -q tests/bench --benchmark-only $(PYTEST_ARGS)
 
 # short runs of every cargo-fuzz target (fuzz/README.md), FUZZ_TIME seconds each
 FUZZ_TIME ?= 30

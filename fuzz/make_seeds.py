@@ -160,7 +160,8 @@ def decrypt_inputs(first: int, plain: bytes, n: int) -> Iterator[bytes]:
 
 def dh_inputs(kes: list[bytes]) -> Iterator[bytes]:
     """Inputs of the dh target: every KE value seen, for its group, and the
-    public value of the target's second fixed key of each group."""
+    public value of the target's second fixed key of each group, alone and
+    with its random bytes for the arithmetic mode."""
     for ke in kes:
         for i, g in enumerate(GROUPS):
             if _core.group_info(g)[1] == len(ke):
@@ -171,6 +172,14 @@ def dh_inputs(kes: list[bytes]) -> Iterator[bytes]:
         public = _core.DhKey(g, random).public
         yield bytes([i, 0]) + public
         yield bytes([i, 1]) + public[:-1]
+        # Arithmetic mode: a private value from these random bytes (MODP:
+        # default exponent length, then one of 1000 bits), the peer's value.
+        if _core.group_info(g)[0].upper() == "MODP":
+            for which, bits in ((0, 0), (2, 1000 - 160)):
+                yield (bytes([i, 2, which]) + u16(bits) + u16(len(random)) + random
+                       + public)
+        else:
+            yield bytes([i, 2]) + random
 
 
 def rsa_inputs() -> Iterator[bytes]:

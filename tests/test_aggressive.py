@@ -91,8 +91,9 @@ def test_aggressive_mode_psk_then_quick_mode():
     T = PayloadType
     assert _types(m1)[:4] == [T.SA, T.KE, T.NONCE, T.ID]
     assert set(_types(m1)[4:]) == {T.VENDOR}
+    # vendor IDs: the NAT-T version chosen, DPD
     assert _types(m2) == [T.SA, T.KE, T.NONCE, T.ID, T.HASH, T.NAT_D, T.NAT_D,
-                          T.VENDOR]
+                          T.VENDOR, T.VENDOR]
     [idii] = [p for p in m1 if isinstance(p, _core.ID)]
     [idir] = [p for p in m2 if isinstance(p, _core.ID)]
     assert (idii.id_type, idii.data) == (IdType.USER_FQDN, W_ID.encode())

@@ -138,7 +138,8 @@ def test_main_mode_rsa_payloads_and_signature(tmp_path, ca, certs):
     [wsa], [esa] = w.isakmp_sas(), e.isakmp_sas()
     gxi, gxr = _one(m3, _core.KE).data, _one(m4, _core.KE).data
     m5 = _decrypt_phase1(esa, _initial_iv(esa, gxi, gxr), mm[4].data)
-    assert [p.payload_type for p in m5] == [T.ID, T.CERT, T.SIG]
+    # INITIAL-CONTACT: west's first phase 1 with east (isakmpd.lifecycle)
+    assert [p.payload_type for p in m5] == [T.ID, T.CERT, T.SIG, T.NOTIFY]
     cert = _one(m5, _core.Cert)
     assert (cert.encoding, cert.data) == (CertEncoding.X509_SIG, w_cert.der)
     idii = _one(m5, _core.ID)
@@ -170,12 +171,14 @@ def test_aggressive_mode_rsa_payloads(tmp_path, ca, certs):
     m1, m2 = am[0].payloads(), am[1].payloads()
     assert [p.payload_type for p in m1][:5] == [T.SA, T.KE, T.NONCE, T.ID, T.CR]
     assert [p.payload_type for p in m2] == [T.SA, T.KE, T.NONCE, T.ID, T.CERT, T.SIG,
-                                            T.CR, T.NAT_D, T.NAT_D, T.VENDOR]
+                                            T.CR, T.NAT_D, T.NAT_D, T.VENDOR,
+                                            T.VENDOR]  # NAT-T version, DPD
     assert _one(m2, _core.Cert).data == e_cert.der
     [esa] = e.isakmp_sas()
     gxi, gxr = _one(m1, _core.KE).data, _one(m2, _core.KE).data
     m3 = _decrypt_phase1(esa, _initial_iv(esa, gxi, gxr), am[2].data)
-    assert [p.payload_type for p in m3] == [T.CERT, T.SIG, T.NAT_D, T.NAT_D]
+    assert [p.payload_type for p in m3] == [T.CERT, T.SIG, T.NAT_D, T.NAT_D,
+                                            T.NOTIFY]  # INITIAL-CONTACT
     assert esa.peer_cert_subject == "C=SE, O=Example, CN=west"
 
 

@@ -173,7 +173,7 @@ def test_t_of_nothing_changes_nothing(
     assert re.search(r"no-such-connection", west.log()[mark:])
     assert quiet_for(east, r"deleted", 0.5, emark)
     after = west.sa_report()
-    strip = re.compile(r"^Hard timeout in \d+ seconds$", re.MULTILINE)
+    strip = re.compile(r"^(Soft|Hard) timeout in \d+ seconds$", re.MULTILINE)
     assert strip.sub("", before) == strip.sub("", after)
 
 
@@ -320,15 +320,31 @@ def test_fifo_keeps_working_after_writers_close(
                        timeout=10)
         lab.wait_until(d.result_path.exists, 5, f"result file, round {i}")
     assert len(re.findall(r"ui_handle_command: 'S'", d.log())) == 4
-    # several commands in one write, and a command without its newline yet
+    # several commands in one write, and one whose newline comes later
     mark = d.mark()
     with open(d.fifo_path, "w") as f:
         f.write("D 7 40\nD 8 40\nD 9")
-    d.wait_log(r"'D 8 40'", since=mark)
-    assert "'D 9" not in d.log()[mark:]
-    with open(d.fifo_path, "w") as f:
+        f.flush()
+        d.wait_log(r"'D 8 40'", since=mark)
+        time.sleep(0.2)
+        assert "'D 9" not in d.log()[mark:]
         f.write(" 40\n")
     d.wait_log(r"'D 9 40'", since=mark)
+    # a writer that closes in the middle of a line: the rest is dropped, and
+    # not glued to the next writer's command
+    mark = d.mark()
+    with open(d.fifo_path, "w") as f:
+        f.write("D 7 50\nt west-")
+    d.wait_log(r"Default FIFO: 't west-' dropped: the writer closed before the end "
+               r"of the line", since=mark)
+    with open(d.fifo_path, "w") as f:
+        f.write("east\n")
+    d.wait_log(r"unrecognized command: 'east'", since=mark)
+    assert "'t west-east'" not in d.log()[mark:]
+    # and the FIFO still works afterwards
+    d.result_path.unlink(missing_ok=True)
+    subprocess.run(["sh", "-c", f'echo S > "{d.fifo_path}"'], check=True, timeout=10)
+    lab.wait_until(d.result_path.exists, 5, "result file after a dropped line")
 
 
 def test_established_lines_are_logged(
@@ -439,16 +455,33 @@ def test_d_deletes_an_sa_by_cookies(
     assert sa_report_any(west) == ""
 
 
-@pytest.mark.parametrize("cmd", ["M active"])
-def test_unsupported_commands_say_so(
-    netns_pair: lab.NetnsPair, isakmpd_factory: Factory, cmd: str
+def test_M_passive_stops_and_M_active_starts_negotiating(
+    netns_pair: lab.NetnsPair, isakmpd_factory: Factory
 ) -> None:
+    """FIFO M: passive drops what comes in and starts nothing (c is
+    refused); active answers again and starts the active connections."""
     w, e = netns_pair.west, netns_pair.east
-    d = started(isakmpd_factory(w, conf_for(w, e, active=False), args=["-n"]))
-    mark = d.mark()
-    d.fifo(cmd)
-    d.wait_log(rf"Default FIFO: '{cmd[0]}' \(.*\) is not supported yet", since=mark)
-    assert d.alive()
+    east = started(isakmpd_factory(e, conf_for(e, w, active=False), args=["-n"],
+                                   debug=30))
+    mark = east.mark()
+    east.fifo("M passive")
+    east.wait_log(r"Default switching to passive mode", since=mark)
+    east.fifo("c east-west")
+    east.wait_log(r"Default connect east-west: passive mode; 'M active' first",
+                  since=mark)
+    west = started(isakmpd_factory(w, conf_for(w, e), args=["-n"]))
+    east.wait_log(r"Mesg 30 passive mode: dropped \d+ bytes from 192\.0\.2\.1:500",
+                  since=mark)
+    assert not re.search(ESTABLISHED_P1, west.log())
+    for bad in ("M", "M on", "M active passive"):
+        east.fifo(bad)
+    lab.wait_until(lambda: east.log()[mark:].count("FIFO: usage: M active|passive")
+                   == 3, 5, "three usage errors")
+    east.fifo("M active")
+    east.wait_log(r"Default switching to active mode", since=mark)
+    wait_established(west, east)  # west's retransmission is answered now
+    assert "not supported" not in east.log()
+    assert east.alive() and west.alive()
 
 
 def test_result_and_report_files_are_private_and_errors_logged(

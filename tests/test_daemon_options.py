@@ -17,9 +17,11 @@ import lab
 import pytest
 from lab.util import pid_alive
 from test_daemon_support import (
+    ESTABLISHED_P1,
     LINE_RE,
     NATT_VIDS,
     PSK,
+    UdpSocketInfo,
     conf_for,
     daemon_env,
     exchange_type,
@@ -27,6 +29,7 @@ from test_daemon_support import (
     isakmpd_cmd,
     kill_pid,
     private_conf,
+    sa_report_any,
     start_pair,
     udp_sockets,
     wait_established,
@@ -37,6 +40,24 @@ from test_daemon_support import (
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(120)]
 
 Factory = Callable[..., lab.Isakmpd]
+
+
+def daemon_pids(d: lab.Isakmpd) -> set[int]:
+    """The daemon's process and its child (the unprivileged one that holds
+    the sockets when the daemon runs separated)."""
+    assert d.pid is not None
+    pids = {d.pid}
+    try:
+        text = Path(f"/proc/{d.pid}/task/{d.pid}/children").read_text()
+        pids.update(int(p) for p in text.split())
+    except OSError:
+        pass
+    return pids
+
+
+def daemon_sockets(side: lab.Side, d: lab.Isakmpd) -> list[UdpSocketInfo]:
+    """The UDP sockets of the daemon's processes (``ss -ulpn``)."""
+    return [s for pid in sorted(daemon_pids(d)) for s in udp_sockets(side, pid)]
 
 
 # ------------------------------------------------------------------ -d, -D
@@ -276,8 +297,8 @@ def test_listen_port_and_local_port(
     assert msgs
     ports = {(m.src, m.sport, m.dst, m.dport) for m in msgs}
     assert ports == {(w.addr, 1501, e.addr, 2500), (e.addr, 2500, w.addr, 1501)}
-    assert {s.port for s in udp_sockets(w, west.pid)} == {1500, 1501, 4500}
-    assert {s.port for s in udp_sockets(e, east.pid)} == {2500, 4500}
+    assert {s.port for s in daemon_sockets(w, west)} == {1500, 1501, 4500}
+    assert {s.port for s in daemon_sockets(e, east)} == {2500, 4500}
     # the responder keeps answering the initiator's source port: a DELETE
     # from east goes to 1501 as well
     report = east.sa_report()
@@ -287,7 +308,7 @@ def test_listen_port_and_local_port(
 def test_natt_port_option(netns_pair: lab.NetnsPair, isakmpd_factory: Factory) -> None:
     w, e = netns_pair.west, netns_pair.east
     d = isakmpd_factory(w, conf_for(w, e, active=False), args=["-n", "-N", "14500"])
-    assert {s.port for s in udp_sockets(w, d.pid)} == {500, 14500}
+    assert {s.port for s in daemon_sockets(w, d)} == {500, 14500}
 
 
 def test_port_in_use_is_a_clear_error(
@@ -359,9 +380,9 @@ def test_seed_makes_main_mode_reproducible(
 
 
 # ------------------------------------------------------------------ families
-def _families(side: lab.Side, pid: int | None) -> set[str]:
+def _families(side: lab.Side, d: lab.Isakmpd) -> set[str]:
     return {"6" if ":" in s.address or s.address == "*" else "4"
-            for s in udp_sockets(side, pid)}
+            for s in daemon_sockets(side, d)}
 
 
 @pytest.mark.parametrize("flag, families", [("-4", {"4"}), ("-6", {"6"}),
@@ -373,8 +394,8 @@ def test_address_family_options(
     w, e = netns_pair.west, netns_pair.east
     args = ["-n"] + ([flag] if flag else [])
     d = isakmpd_factory(w, conf_for(w, e, active=False, listen_on=False), args=args)
-    socks = udp_sockets(w, d.pid)
-    assert _families(w, d.pid) == families
+    socks = daemon_sockets(w, d)
+    assert _families(w, d) == families
     assert {s.address for s in socks} <= {"0.0.0.0", "::", "*"}
     assert {s.port for s in socks} == {500, 4500}
 
@@ -399,7 +420,7 @@ def test_listen_on_binds_only_the_listed_addresses(
     d = isakmpd_factory(w, conf_for(w, e, active=False, listen_on=False,
                                     general=f"Listen-on=\t{w.addr},{w.inner}"),
                         args=["-n"])
-    socks = {(s.address, s.port) for s in udp_sockets(w, d.pid)}
+    socks = {(s.address, s.port) for s in daemon_sockets(w, d)}
     assert socks == {(w.addr, 500), (w.addr, 4500), (w.inner, 500), (w.inner, 4500)}
 
 
@@ -448,7 +469,7 @@ def test_T_sends_no_natt_vendor_ids(
             assert not _vids(m.payload) & natt
         else:
             assert NATT_VIDS["rfc3947"] in _vids(m.payload)
-    ports = {s.port for s in udp_sockets(w, west.pid)}
+    ports = {s.port for s in daemon_sockets(w, west)}
     assert ports == ({500} if no_natt else {500, 4500})
     if no_natt:
         assert "NAT-T" not in west.sa_report()
@@ -458,19 +479,63 @@ def test_T_sends_no_natt_vendor_ids(
 def test_flags_that_are_accepted(
     netns_pair: lab.NetnsPair, isakmpd_factory: Factory, tmp_path: Path
 ) -> None:
-    """-K, -L, -l, -R, -S, -v and -N are taken; the daemon negotiates."""
+    """-K, -L, -l, -R, -v and -N are taken; the daemon negotiates."""
     west, east = start_pair(
         netns_pair, isakmpd_factory,
         west_args=["-n", "-K", "-v", "-l", str(tmp_path / "w.pcap"), "-N", "4501"],
-        east_args=["-n", "-K", "-L", "-l", str(tmp_path / "e.pcap"), "-S",
+        east_args=["-n", "-K", "-L", "-l", str(tmp_path / "e.pcap"),
                    "-R", str(tmp_path / "east.report")])
     assert west.stop() == 0 and east.stop() == 0
     for d in (west, east):
         assert "Traceback" not in d.log()
+        assert "not supported" not in d.log()
         assert re.search(r"Default packet capture to \S+ started", d.log())
-    # what is not done yet is said at start-up
-    assert "Default -S (start passive) is not supported yet" in east.log()
     assert PSK not in west.log() + east.log()
+
+
+def test_S_starts_passive_and_M_switches(
+    netns_pair: lab.NetnsPair, isakmpd_factory: Factory, tmp_path: Path
+) -> None:
+    """-S: nothing is started, answered or sent (isakmpd's high-availability
+    standby); FIFO 'M active' starts the active connections; 'M passive'
+    stops negotiating and keeps the SAs that are up."""
+    w, e = netns_pair.west, netns_pair.east
+    cap = netns_pair.capture(tmp_path / "s.pcap", side="west", bpf="udp")
+    east = isakmpd_factory(e, conf_for(e, w, active=False), args=["-n"])
+    west = isakmpd_factory(w, conf_for(w, e), args=["-n", "-S"], debug=30)
+    west.wait_log(r"Default isakmpd \S+ started .*in passive mode \(-S\)")
+    # a passive daemon does not answer either: east's attempt is dropped
+    mark = east.mark()
+    east.fifo("c east-west")
+    west.wait_log(r"Mesg 30 passive mode: dropped \d+ bytes from 192\.0\.2\.2:500")
+    west.fifo("c west-east")
+    west.wait_log(r"connect west-east: passive mode; 'M active' first")
+    time.sleep(1)
+    assert not re.search(ESTABLISHED_P1, west.log() + east.log()[mark:])
+    msgs = isakmp_messages(cap.stop())
+    assert msgs and all(m.src == e.addr for m in msgs)  # west sent nothing
+    assert sa_report_any(west) == ""
+    # M active: west starts its connection
+    west.fifo("M active")
+    west.wait_log(r"Default switching to active mode")
+    wait_established(west, east)
+    report = west.sa_report()
+    assert "SA name: west-east (Phase 2/Initiator)" in report
+    # M passive: the SA stays, nothing new is negotiated or answered
+    mark, emark = west.mark(), east.mark()
+    west.fifo("M passive")
+    west.wait_log(r"Default switching to passive mode", since=mark)
+    west.fifo("M passive")
+    west.wait_log(r"UI   20 already in passive mode", since=mark)
+    west.fifo("M sideways")
+    west.wait_log(r"FIFO: usage: M active\|passive", since=mark)
+    east.fifo("t main peer-west")  # east's DELETE is dropped by west
+    west.wait_log(r"passive mode: dropped \d+ bytes from 192\.0\.2\.2", since=mark)
+    assert "SA name: west-east (Phase 2/Initiator)" in west.sa_report()
+    assert "deleted" not in west.log()[mark:]
+    # and shut down passive, it says goodbye to nobody
+    assert west.stop() == 0
+    assert "peer 192.0.2.1 deleted" not in east.log()[emark:]
 
 
 def test_fifo_in_a_missing_folder_is_a_clear_error(

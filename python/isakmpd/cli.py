@@ -21,7 +21,8 @@ USAGE = """\
 usage: isakmpd [-46adKLnSTv] [-c config-file] [-D class=level] [-f fifo]
                [-i pid-file] [-l packetlog-file] [-N udpencap-port]
                [-p listen-port] [-P local-port] [-r seed] [-R report-file]
-               [--result-file file] [--keylog dir]
+               [--result-file file] [--keylog dir] [--no-privsep]
+               [--privsep-user user]
        isakmpd --print-systemd-unit"""
 
 DESCRIPTION = """\
@@ -49,7 +50,8 @@ RFC 2407-2409, NAT-T RFC 3947) peers, and installs them in the kernel.
   -P local-port    port initiated exchanges are sent from
   -r seed          make every random value deterministic (for tests)
   -R report-file   where SIGUSR1 writes the report (default /var/run/isakmpd.report)
-  -S               start passive (high availability); FIFO 'M active' activates
+  -S               start passive (high availability): no negotiation is started
+                   or answered, nothing is sent; FIFO 'M active' activates
   -T               disable NAT traversal
   -v               verbose logging (SAs set up and torn down are always logged)
   --result-file F  where the FIFO 'S' command writes (default /var/run/isakmpd.result)
@@ -57,14 +59,18 @@ RFC 2407-2409, NAT-T RFC 3947) peers, and installs them in the kernel.
                    ikev1_decryption_table, esp_sa, preferences, mode 0600):
                    WIRESHARK_CONFIG_DIR=dir tshark -r capture.pcap decrypts.
                    Secret keys go to disk: for debugging only
+  --no-privsep     run as one process (for debugging): without it a daemon
+                   started as root splits into a privileged parent (sockets,
+                   files, kernel) and a child that handles all network input,
+                   chrooted to an empty directory as an unprivileged user
+  --privsep-user U the child's user (default _isakmpd if it exists, else nobody)
   --print-systemd-unit  print the systemd unit shipped with isakmpd, then exit
   -h, --help       this text;  --version  the version
 
 FIFO commands: c name; C set|add|rmv [section]:tag=value, C set ... force,
 C rm|get [section]:tag, C rms [section]; d cookies [msgid|-]; D class level,
-D A level, D T; k on[=dir], k off (key export); p on[=file], p off (packet
-capture); Q; r; R; S; t [main|quick] name|address; T.
-Not yet: -S and FIFO M (high availability)."""
+D A level, D T; k on[=dir], k off (key export); M active|passive;
+p on[=file], p off (packet capture); Q; r; R; S; t [main|quick] name|address; T."""
 
 
 @dataclass
@@ -90,6 +96,8 @@ class Options:
     no_natt: bool = False
     verbose: bool = False
     keylog: str | None = None
+    no_privsep: bool = False
+    privsep_user: str | None = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -152,6 +160,8 @@ def parse_args(argv: list[str]) -> Options:
     p.add_argument("-v", dest="verbose", action="store_true")
     p.add_argument("--result-file", dest="result", default=DEFAULT_RESULT)
     p.add_argument("--keylog", dest="keylog")
+    p.add_argument("--no-privsep", dest="no_privsep", action="store_true")
+    p.add_argument("--privsep-user", dest="privsep_user")
     p.add_argument("--print-systemd-unit", dest="print_unit", action="store_true")
     p.add_argument("-h", "--help", action="help")
     p.add_argument("--version", action="version", version=f"isakmpd {__version__}")
@@ -168,13 +178,17 @@ def parse_args(argv: list[str]) -> Options:
     # absolute: the daemon changes to / when it detaches
     pcap = os.path.abspath(pcap) if pcap else None
     keylog = os.path.abspath(a.keylog) if a.keylog else None
+    fifo = a.fifo if a.fifo == "-" else os.path.abspath(a.fifo)
     return Options(ipv4=not a.only6, ipv6=not a.only4, no_flows=a.no_flows,
-                   config=a.config, debug=a.debug, debug_levels=a.debug_levels,
-                   fifo=a.fifo, pidfile=a.pidfile, no_keynote=a.no_keynote, pcap=pcap,
-                   no_kernel=a.no_kernel, natt_port=a.natt_port,
+                   config=os.path.abspath(a.config), debug=a.debug,
+                   debug_levels=a.debug_levels, fifo=fifo,
+                   pidfile=os.path.abspath(a.pidfile), no_keynote=a.no_keynote,
+                   pcap=pcap, no_kernel=a.no_kernel, natt_port=a.natt_port,
                    listen_port=a.listen_port, local_port=a.local_port, seed=a.seed,
-                   report=a.report, result=a.result, passive=a.passive,
-                   no_natt=a.no_natt, verbose=a.verbose, keylog=keylog)
+                   report=os.path.abspath(a.report),
+                   result=os.path.abspath(a.result), passive=a.passive,
+                   no_natt=a.no_natt, verbose=a.verbose, keylog=keylog,
+                   no_privsep=a.no_privsep, privsep_user=a.privsep_user)
 
 
 def systemd_unit() -> str:

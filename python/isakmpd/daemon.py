@@ -11,20 +11,26 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 import time
 
-from . import __version__, flows, log
+from . import __version__, flows, log, privsep
+from .acquire import InstallTrap, RemoveTrap
 from .cli import Options
 from .conf import model
 from .conf.store import Conf
 from .constants import NATT_PORT
-from .engine import Engine, InstallSA, ReleaseSPI, RemoveSA
+from .engine import Datagram, Engine, InstallSA, ReleaseSPI, RemoveSA
+from .exchange.dhpool import DhPool
 from .errors import ConfigError, IsakmpdError, KernelError, KernelLacksESP
+from .kernel.base import AcquireEvent, EventSource
 from .keylog import KeyLog, KeyLogError
+from .lifecycle import InstallInbound
 from .log import Cls
 from .pcap import CaptureError, PacketLog
 from .policy.check import Policy
+from .privsep.child import MonitorClient, MonitorKernel
 from .rand import Random
 from .report import full_report, sa_report
 from .transport import Transport, route_source
@@ -36,23 +42,42 @@ REINIT_DELAY = 5.0
 
 
 class Daemon:
-    def __init__(self, opts: Options, conf: Conf) -> None:
+    """``monitor``: the privileged parent of a separated daemon, which binds
+    the sockets, opens the FIFO and does the kernel work (see
+    :mod:`isakmpd.privsep`); None: all of it here."""
+
+    def __init__(self, opts: Options, conf: Conf,
+                 monitor: MonitorClient | None = None) -> None:
         self.opts = opts
         self.conf = conf
+        self.monitor = monitor
         self.rand = Random(opts.seed)
         self.loop = asyncio.get_event_loop()
-        self.kernel = flows.open_backend(opts, self.rand)
+        self.kernel = (MonitorKernel(monitor) if monitor is not None
+                       else flows.open_backend(opts, self.rand))
         self.engine = Engine(conf, self.rand, self._get_spi, route_source,
                              listen_port=opts.listen_port,
                              initiator_port=opts.local_port, natt=not opts.no_natt,
                              natt_port=opts.natt_port)
-        self.transport = Transport(self.loop, self._received,
-                                   bypass=self.kernel.bypass_socket)
-        self.ui = Ui(self, self.loop)
+        # a separated daemon's sockets come bound, bypass policy set
+        self.transport = Transport(
+            self.loop, self._received,
+            bypass=None if monitor is not None else self.kernel.bypass_socket,
+            binder=monitor.bind if monitor is not None else None)
+        self.ui = Ui(self, self.loop,
+                     opener=monitor.open_fifo if monitor is not None else None)
+        #: -S and FIFO M: a passive daemon neither starts nor answers
+        #: negotiations, and sends nothing; established SAs stay
+        self.active = not opts.passive
+        self._engine_started = False
+        #: the privileged parent went away
+        self.monitor_lost = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._stopping = asyncio.Event()
-        self.flows = flows.FlowManager(self.kernel, install_flows=not opts.no_flows)
+        self.flows = flows.FlowManager(self.kernel, install_flows=self._flows_wanted())
+        #: the kernel's ACQUIRE and EXPIRE messages (None: none come)
+        self.kernel_events: EventSource | None = None
         self._warned_no_esp = False
         self.wrote_pidfile = False
         #: -d not given: the pipe to the waiting command (see _detach)
@@ -108,6 +133,10 @@ class Daemon:
 
     def _received(self, data: bytes, local: tuple[str, int],
                   remote: tuple[str, int]) -> None:
+        if not self.active:
+            log.debug(Cls.MESSAGE, 30, f"passive mode: dropped {len(data)} bytes "
+                      f"from {remote[0]}:{remote[1]}")
+            return
         try:
             self.engine.receive_datagram(data, local, remote, self.now())
         except Exception:  # noqa: BLE001 (a bug must not stop the daemon)
@@ -133,14 +162,12 @@ class Daemon:
 
     def pump(self) -> None:
         eng = self.engine
-        for d in eng.datagrams_to_send():
-            self.transport.send(d.data, d.local, d.remote)
+        self._send(eng.datagrams_to_send())
         while (ev := eng.next_event()) is not None:
             self._kernel_event(ev)
             if self.keylog is not None and isinstance(ev, (InstallSA, RemoveSA)):
                 self._keys_dirty = True
-        for d in eng.datagrams_to_send():
-            self.transport.send(d.data, d.local, d.remote)
+        self._send(eng.datagrams_to_send())
         if self._keys_dirty:
             self._write_keys()
         when = eng.next_timer()
@@ -153,12 +180,31 @@ class Daemon:
                 delay = max(0.0, when - self.now())
                 self._timer = self.loop.call_later(delay, self._on_timer)
 
+    def _send(self, datagrams: list[Datagram]) -> None:
+        for d in datagrams:
+            if not self.active:
+                log.debug(Cls.MESSAGE, 30, f"passive mode: {len(d.data)} bytes to "
+                          f"{d.remote[0]}:{d.remote[1]} not sent")
+                continue
+            self.transport.send(d.data, d.local, d.remote)
+
     def _get_spi(self, protocol_id: int, src: str, dst: str) -> int:
         return self.kernel.get_spi(flows.ip_proto(protocol_id), src, dst)
 
+    def _flows_wanted(self) -> bool:
+        """-a or [General] Acquire-Only: the flows are someone else's."""
+        return not (self.opts.no_flows or model.general(self.conf).acquire_only)
+
     def _kernel_event(self, ev: object) -> None:
         try:
-            if isinstance(ev, InstallSA):
+            if isinstance(ev, InstallInbound):
+                self.flows.install_inbound(ev.sa)
+                self.engine.kernel_result(ev.sa, None)
+            elif isinstance(ev, InstallTrap):
+                self.flows.install_trap(ev.trap)
+            elif isinstance(ev, RemoveTrap):
+                self.flows.remove_trap(ev.trap.name)
+            elif isinstance(ev, InstallSA):
                 self.flows.install(ev.sa)
                 self.engine.kernel_result(ev.sa, None)
             elif isinstance(ev, RemoveSA):
@@ -166,19 +212,58 @@ class Daemon:
             elif isinstance(ev, ReleaseSPI):
                 self.flows.release_spi(ev)
         except KernelLacksESP as e:
-            if isinstance(ev, InstallSA):
+            if isinstance(ev, (InstallSA, InstallInbound)):
                 self.engine.kernel_result(ev.sa, "kernel lacks ESP")
             if not self._warned_no_esp:
                 self._warned_no_esp = True
                 _log.error("%s; IKE SAs and flows are kept (-n negotiates "
                            "without the kernel)", e)
         except KernelError as e:
-            if isinstance(ev, InstallSA):
+            if isinstance(ev, (InstallSA, InstallInbound)):
                 self.engine.kernel_result(ev.sa, str(e))
             _log.error("kernel: %s", e)
 
+    # ------------------------------------------------------------ ACQUIRE, EXPIRE
+    def watch_kernel(self) -> None:
+        """Read the kernel's ACQUIRE and EXPIRE messages (a separated
+        daemon's parent passes them on: :class:`~.privsep.child.MonitorKernel`)."""
+        try:
+            self.kernel_events = self.kernel.events()
+        except KernelError as e:
+            _log.error("no ACQUIRE or EXPIRE from the kernel: %s", e)
+            return
+        if self.kernel_events is not None:
+            self.loop.add_reader(self.kernel_events.fileno(), self._kernel_readable)
+
+    def _kernel_readable(self) -> None:
+        assert self.kernel_events is not None
+        try:
+            events = self.kernel_events.read()
+        except KernelError as e:
+            _log.error("kernel events: %s; no more are read", e)
+            self.loop.remove_reader(self.kernel_events.fileno())
+            return
+        self.kernel_messages(events)
+
+    def kernel_messages(self, events: list) -> None:
+        """Hand the kernel's messages to the engine (a passive daemon, -S,
+        negotiates nothing for an ACQUIRE, as isakmpd)."""
+        now = self.now()
+        for ev in events:
+            if isinstance(ev, AcquireEvent) and not self.active:
+                log.debug(Cls.SYSDEP, 20, "passive mode: ACQUIRE ignored")
+                continue
+            try:
+                self.engine.kernel_event(ev, now)
+            except Exception:  # noqa: BLE001 (a bug must not stop the daemon)
+                _log.exception("internal error on a kernel message %r", ev)
+        self.pump()
+
     # ------------------------------------------------------------ commands
     def connect(self, name: str) -> None:
+        if not self.active:
+            _log.warning("connect %s: passive mode; 'M active' first", name)
+            return
         if not self.engine.connect(name, self.now()):
             _log.error("connect %s: failed", name)
 
@@ -229,6 +314,11 @@ class Daemon:
             log.debug(Cls.MISC, 10, f"report written to {self.opts.report}")
 
     def reload(self) -> None:
+        if self.monitor is not None:
+            try:  # the parent widens what it lets us read to the new file's paths
+                self.monitor.call("RELOAD")
+            except OSError as e:
+                _log.error("reload: monitor: %s", e.strerror or e)
         try:
             conf = Conf.load(self.opts.config)
         except ConfigError as e:
@@ -237,8 +327,13 @@ class Daemon:
         model.log_once(conf, conf.warnings)
         model.check(conf)
         self.conf = conf
+        self.flows.install_flows = self._flows_wanted()
         self.engine.reconfigure(conf, reload_policy=True)
         _log.info("configuration reloaded from %s", self.opts.config)
+        if model.general(conf).renegotiate_on_hup and self.active:
+            # isakmpd's sa_reinit: our SAs are renegotiated under the new
+            # configuration (the old ones go once replaced)
+            self.engine.lifecycle.soft_expire_all(self.now())
         self.reinit_connections()
 
     def config_changed(self, sections: set[str]) -> None:
@@ -251,6 +346,9 @@ class Daemon:
     def reinit_connections(self) -> None:
         """Start the active connections that have no IPsec SA and no
         negotiation under way (after SIGHUP, FIFO R, or a [Phase 2] edit)."""
+        if not self.active:
+            log.debug(Cls.MISC, 10, "passive mode: connections not started")
+            return
         active, _ = model.connections(self.conf)
         for name in active:
             if name in self.engine.connecting:
@@ -263,6 +361,31 @@ class Daemon:
 
     def request_shutdown(self) -> None:
         self._stopping.set()
+
+    def set_active(self, active: bool) -> None:
+        """FIFO ``M active`` / ``M passive`` (and -S at start-up)."""
+        if active == self.active:
+            log.debug(Cls.UI, 20, f"already in {'active' if active else 'passive'} "
+                      "mode")
+            return
+        self.active = active
+        _log.info("switching to %s mode", "active" if active else "passive")
+        if active:
+            self._start_engine()
+        else:
+            # the periodic connection check would start negotiations again
+            # TODO(an engine call to pause the connection checker)
+            timer = getattr(self.engine, "_check_timer", None)
+            if timer is not None:
+                timer.cancel()
+            self._engine_started = False
+
+    def _start_engine(self) -> None:
+        """Start the active connections and the periodic connection check."""
+        if not self._engine_started:
+            self._engine_started = True
+            self.engine.start(self.now())
+        self.pump()
 
     # ------------------------------------------------------------ capture and keys
     def start_capture(self, path: str) -> bool:
@@ -352,18 +475,33 @@ class Daemon:
     # ------------------------------------------------------------ main loop
     async def run(self) -> int:
         self.open()
-        self.wrote_pidfile = _write_pidfile(self.opts.pidfile)
-        _ready(self.ready_fd)
-        self.ready_fd = None
-        _log.info("isakmpd %s started%s", __version__,
-                  " (no kernel changes: -n)" if self.opts.no_kernel else "")
+        if not self.rand.deterministic and os.environ.get("ISAKMPD_DH_POOL") != "0":
+            # key pairs made ahead on the other cores (not with -r: the
+            # threads' draws would make a seeded run differ)
+            self.engine.dh_pool = DhPool(self.rand.bytes,
+                                         workers=max(1, (os.cpu_count() or 2) - 1))
+        if self.monitor is not None:
+            self.monitor.call("INIT_DONE")  # the parent writes the pid file
+            self.loop.add_reader(self.monitor.fileno(), self._monitor_readable)
+            if privsep.early_stop_requested():
+                self.request_shutdown()
+        else:
+            self.wrote_pidfile = _write_pidfile(self.opts.pidfile)
+            _ready(self.ready_fd)
+            self.ready_fd = None
+        _log.info("isakmpd %s started%s%s", __version__,
+                  " (no kernel changes: -n)" if self.opts.no_kernel else "",
+                  "" if self.active else " in passive mode (-S)")
         if self.opts.pcap:
             self.start_capture(self.opts.pcap)
         if self.opts.keylog:
             self.start_keylog(self.opts.keylog)
-        self.engine.start(self.now())
-        self.pump()
+        self.watch_kernel()
+        if self.active:
+            self._start_engine()
         await self._stopping.wait()
+        if self.monitor_lost:
+            return 1
         _log.info("shutting down")
         # the key tables keep the SAs that were up, for the last messages
         self.stop_keylog()
@@ -373,10 +511,39 @@ class Daemon:
         if self._timer is not None:
             self._timer.cancel()
         self.flows.remove_all()
+        if self.kernel_events is not None:
+            self.loop.remove_reader(self.kernel_events.fileno())
+            self.kernel_events.close()
         self.ui.close()
         self.transport.close()
         self.kernel.close()
+        if self.engine.dh_pool is not None:
+            self.engine.dh_pool.close()
+        if self.monitor is not None:
+            try:
+                self.loop.remove_reader(self.monitor.fileno())
+                self.monitor.call("SHUTDOWN")
+            except OSError as e:
+                _log.error("monitor: %s", e.strerror or e)
+                return 1
         return 0
+
+    def _monitor_readable(self) -> None:
+        """The monitor socket says something between requests: the parent
+        is gone (end of file). Without it nothing can be done: stop."""
+        assert self.monitor is not None
+        try:
+            peek = self.monitor.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+        except OSError:
+            peek = b""
+        if peek:
+            return
+        self.loop.remove_reader(self.monitor.fileno())
+        _log.error("the privileged parent is gone; exiting")
+        self.monitor_lost = True
+        self._stopping.set()
 
 
 def _replace_file(path: str, text: str, what: str) -> bool:
@@ -475,20 +642,44 @@ def run(opts: Options) -> int:
                 _log.warning("Loglevel %s: %s", spec, e)
     if log.crypto_secrets_enabled():
         _log.warning("crypto debug level 99: key material will be logged")
-    # TODO(high availability: -S, FIFO M)
-    if opts.passive:
-        _log.warning("-S (start passive) is not supported yet: running active")
     try:
         policy = Policy.load(conf, no_keynote=opts.no_keynote)
     except ConfigError as e:
         sys.stderr.write(f"isakmpd: policy: {e}\n")
         return 1
+    base_dir = os.getcwd()
+    ident = None
+    if privsep.wanted(opts):
+        try:
+            ident = privsep.identity(opts)
+        except (ValueError, OSError) as e:
+            sys.stderr.write(f"isakmpd: privilege separation: {e}\n")
+            return 1
+        if why := privsep.cannot_drop(ident):
+            _log.warning("privilege separation is not possible here (%s): running "
+                         "as one process", why)
+            ident = None
     ready_fd = None if opts.debug else _detach()
+    if ident is not None:
+        try:
+            return privsep.run(
+                opts, conf, ident, ready_fd, base_dir,
+                child_main=lambda client: _run(opts, conf, policy, None, client),
+                write_pid=lambda: _write_pidfile(opts.pidfile))
+        except OSError as e:
+            _log.error("%s", _os_error(e))
+            return 1
+    return _run(opts, conf, policy, ready_fd, None)
+
+
+def _run(opts: Options, conf: Conf, policy: Policy, ready_fd: int | None,
+         monitor: MonitorClient | None) -> int:
+    """The daemon's event loop (in the child, when separated)."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     daemon: Daemon | None = None
     try:
-        daemon = Daemon(opts, conf)
+        daemon = Daemon(opts, conf, monitor)
         daemon.engine.policy = policy
         daemon.ready_fd = ready_fd
         return loop.run_until_complete(daemon.run())

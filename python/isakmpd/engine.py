@@ -21,18 +21,23 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import _core, log
+from .acquire import InstallTrap, OnDemand, RemoveTrap
 from .conf import model
 from .conf.store import Conf
-from .constants import (ExchangeType, Flags, NATT_PORT, NotifyType, ProtocolId,
-                        name_of)
+from .constants import (ExchangeType, Flags, NATT_KEEPALIVE, NATT_PORT, NotifyType,
+                        ProtocolId, name_of)
 from .errors import ConfigError, IsakmpdError, MessageError
-from .exchange import info
+from .exchange import dpd, info
 from .exchange.aggressive_mode import AggressiveMode
 from .exchange.base import Exchange, ExchangeFailed, InMessage, plaintext, seal
 from .exchange.ids import mask_network
 from .exchange.main_mode import MainMode, Phase1Exchange
+from .exchange.natt import follow_mapping, kernel_mapping
 from .exchange.quick_mode import QuickMode
+from .lifecycle import InstallInbound, Lifecycle
 from .log import Cls
+from .loglimit import LogLimiter
+from .natt_keepalive import Keepalives
 from .policy import check as policy_check
 from .policy import ipsec as policy_ipsec
 from .rand import Random
@@ -49,16 +54,30 @@ _xlog = log.logger(Cls.EXCHANGE)
 @dataclass
 class Datagram:
     """A message to send from ``local`` to ``remote``. Sent from the NAT-T
-    port, it goes with the non-ESP marker (the daemon adds it)."""
+    port, it goes with the non-ESP marker (the daemon adds it), unless it is
+    ``raw`` (a NAT-T keepalive: the one byte 0xff and nothing else)."""
 
     data: bytes
     local: Addr
     remote: Addr
+    raw: bool = False
 
 
 @dataclass
 class InstallSA:
     sa: IpsecSA
+
+
+@dataclass
+class UpdateSA(InstallSA):
+    """The peer of an installed UDP-encapsulated SA now comes from another
+    port (its NAT's mapping changed; ``sa.remote`` is the new one): the
+    kernel's SAs take the new encapsulation ports in place, keeping keys,
+    sequence numbers and replay state. It is an InstallSA, and installing an
+    SA that is installed already updates it (:class:`isakmpd.flows.FlowManager`),
+    so a daemon that only knows InstallSA does the right thing."""
+
+    old_remote: Addr = ("", 0)
 
 
 @dataclass
@@ -74,7 +93,8 @@ class ReleaseSPI:
     dst: str
 
 
-Event = InstallSA | RemoveSA | ReleaseSPI
+Event = (InstallSA | UpdateSA | RemoveSA | ReleaseSPI | InstallInbound | InstallTrap
+         | RemoveTrap)
 
 
 def _contains(outer: Selector, inner: Selector) -> bool:
@@ -175,6 +195,13 @@ class Engine:
         self.connecting: set[str] = set()
         self._check_timer = None
         self.stats = {"received": 0, "dropped": 0, "sent": 0}
+        #: half-open phase-1 exchanges dropped for Max-Half-Open
+        self.half_open_dropped = 0
+        #: rate limits of the log lines a flood of datagrams would cause,
+        #: on the clock of the last datagram or timer
+        self.loglimit = LogLimiter()
+        self.loglimit.limits["half-open"] = (1, 0.1)  # one line in 10 s
+        self._now = 0.0
         self.shutting_down = False
         #: packet capture: called with (message in clear, local, remote, sent)
         #: for every message received (once decrypted) and sent
@@ -190,6 +217,14 @@ class Engine:
         self.policy = policy
         #: how each established ISAKMP SA's peer authenticated (by cookies)
         self.peer_proofs: dict[bytes, policy_ipsec.PeerProof | None] = {}
+        #: NAT-T keepalives while we are behind a NAT
+        self.keepalives = Keepalives(self)
+        #: SA lifetimes and rekeys; ACQUIRE and on-demand flows
+        self.lifecycle = Lifecycle(self)
+        self.ondemand = OnDemand(self)
+        #: DH key pairs made ahead in worker threads
+        #: (:class:`isakmpd.exchange.dhpool.DhPool`); None: made when needed
+        self.dh_pool = None
 
     # ------------------------------------------------------------ I/O face
     def datagrams_to_send(self) -> list[Datagram]:
@@ -200,14 +235,30 @@ class Engine:
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
 
+    def emit(self, ev: Event) -> None:
+        self._events.append(ev)
+
+    def kernel_event(self, ev: object, now: float) -> None:
+        """An ACQUIRE or EXPIRE from the kernel (:mod:`isakmpd.kernel.base`)."""
+        from .kernel.base import AcquireEvent, ExpireEvent, MappingEvent
+
+        if isinstance(ev, AcquireEvent):
+            self.ondemand.acquire(ev, now)
+        elif isinstance(ev, ExpireEvent):
+            self.lifecycle.kernel_expire(ev, now)
+        elif isinstance(ev, MappingEvent):
+            kernel_mapping(self, ev, now)
+
     def next_timer(self) -> float | None:
         return self.timers.next_deadline()
 
     def handle_timer(self, now: float) -> None:
+        self._now = now
         self.timers.run_due(now)
 
     def start(self, now: float) -> None:
         """Boot: start the active connections, then check them periodically."""
+        self.ondemand.sync_traps()
         self._check_connections(now)
 
     def reconfigure(self, conf: Conf, reload_policy: bool = False) -> None:
@@ -221,6 +272,7 @@ class Engine:
         if not self._pki_given:
             self._pki = None
             self._pki_tried = False
+        self.ondemand.sync_traps()
 
     @property
     def pki(self):
@@ -233,7 +285,11 @@ class Engine:
 
     # ------------------------------------------------------------ receiving
     def receive_datagram(self, data: bytes, local: Addr, remote: Addr, now: float) -> None:
+        if data == NATT_KEEPALIVE:  # the daemon's NAT-T socket drops them first
+            log.debug(Cls.TRANSPORT, 90, f"NAT-T keepalive from {remote[0]}")
+            return
         self.stats["received"] += 1
+        self._now = now
         try:
             hdr = _core.parse_header(data)
         except MessageError as e:
@@ -271,7 +327,9 @@ class Engine:
         """Count and log (once: a warning, or a debug line) a dropped message."""
         self.stats["dropped"] += 1
         if warn:
-            _log.warning("dropped message from %s:%d: %s", remote[0], remote[1], why)
+            self.loglimit.warning(_log, "dropped", self._now,
+                                  "dropped message from %s:%d: %s", remote[0],
+                                  remote[1], why)
         else:
             log.debug(Cls.MESSAGE, level,
                       f"dropped message from {remote[0]}:{remote[1]}: {why}")
@@ -324,6 +382,8 @@ class Engine:
             return
         if ex is not None:
             ex.receive(msg, now)
+            if ex.last_received is msg.raw:  # it moved the exchange on
+                self.peer_authentic(sa, msg, now)
             return
         if hdr.message_id == 0:
             self._drop(msg.remote, "phase 1 message without an exchange")
@@ -339,6 +399,8 @@ class Engine:
             sa.exchanges[hdr.message_id] = qm
             sa.message_ids.add(hdr.message_id)
             qm.receive(msg, now)
+            if qm.last_received is msg.raw:
+                self.peer_authentic(sa, msg, now)
             if not qm.done and qm.step == 0:
                 # message 1 was dropped (forged or damaged): no exchange
                 sa.message_ids.discard(hdr.message_id)
@@ -347,8 +409,10 @@ class Engine:
         if hdr.exchange_type in (ExchangeType.ID_PROT, ExchangeType.AGGRESSIVE):
             self._drop(msg.remote, "phase 1 exchange with a non-zero message ID")
             return
-        _xlog.warning("exchange type %s from %s not supported",
-                      name_of(ExchangeType, hdr.exchange_type), msg.remote[0])
+        self.loglimit.warning(_xlog, "exchange type", now,
+                              "exchange type %s from %s not supported",
+                              name_of(ExchangeType, hdr.exchange_type),
+                              msg.remote[0])
         if sa.established and msg.encrypted:
             # only a protected answer: an unprotected one could end a peer's
             # phase 1 on the strength of a forged packet
@@ -373,8 +437,8 @@ class Engine:
         mode = "Aggressive Mode" if aggressive else "Main Mode"
         peer_name = model.phase1_peer_for_address(self.conf, remote[0])
         if peer_name is None:
-            _log.warning("no [Phase 1] peer for %s, and no Default: ignoring its "
-                         "%s", remote[0], mode)
+            self.loglimit.warning(_log, "no peer", now, "no [Phase 1] peer for %s, "
+                                  "and no Default: ignoring its %s", remote[0], mode)
             self.stats["dropped"] += 1
             return
         try:
@@ -407,6 +471,28 @@ class Engine:
         if not mm.done and mm.step == 0:
             # message 1 was dropped: keep no half-open SA for it
             self._remove_isakmp(sa)
+        elif not sa.established:
+            self._limit_half_open(sa, now)
+
+    def _limit_half_open(self, new: IsakmpSA, now: float) -> None:
+        """[General] Max-Half-Open: drop the oldest phase-1 exchanges peers
+        started and did not complete, so that a flood of first messages
+        (from forged addresses, which never answer) keeps to a bounded
+        memory and leaves established SAs alone."""
+        limit = self.general.max_half_open
+        while limit and self.table.half_open() > limit:
+            old = self.table.oldest_half_open()
+            if old is None or old is new:
+                break
+            self.half_open_dropped += 1
+            ex = old.exchanges.get(0)
+            self.loglimit.warning(
+                _xlog, "half-open", now, "%d phase-1 exchanges started by peers "
+                "are open (Max-Half-Open): dropping the oldest, with %s",
+                limit, old.remote[0])
+            if ex is not None:
+                ex.done = True
+            self._remove_isakmp(old)
 
     # ------------------------------------------------------------ initiating
     def connect(self, name: str, now: float, force: bool = False) -> bool:
@@ -427,7 +513,7 @@ class Engine:
         if peer.address is None:
             _log.error("connection %s: peer %s has no Address", name, peer.name)
             return False
-        sa = self.table.established_to(peer.name, peer.address)
+        sa = self.table.established_to(peer.name, peer.address, peer.local_address)
         if sa is not None:
             self.connecting.add(conn.name)
             self._start_quick_mode(sa, conn, now)
@@ -503,6 +589,32 @@ class Engine:
         if self.capture is not None:
             self.capture(plaintext(data), sa.local, sa.remote, True)
 
+    def send_raw(self, data: bytes, local: Addr, remote: Addr) -> None:
+        """Send ``data`` as it is (a NAT-T keepalive: no non-ESP marker)."""
+        self._out.append(Datagram(data, local, remote, raw=True))
+
+    def peer_authentic(self, sa: IsakmpSA, msg: InMessage, now: float) -> None:
+        """An authenticated message came on ``sa``: the peer lives (DPD), and
+        if it came from a new port or address, the peer's NAT changed its
+        mapping and our SAs follow (RFC 3947)."""
+        if sa.state == "dead":
+            return
+        dpd.heard(self, sa, now)
+        old = sa.remote
+        # only a message that came where the SA lives now says where the
+        # peer is: the answer that made the SA float came to port 500
+        if msg.remote != old and msg.local == sa.local:
+            follow_mapping(self, sa, msg.remote, now)
+            if sa.remote != old:
+                # the answer to this very message is on its way already
+                for d in self._out:
+                    if d.remote == old:
+                        d.remote = sa.remote
+
+    def update_kernel_sa(self, ipsec: IpsecSA, old_remote: Addr) -> None:
+        """Ask for the kernel's SAs of ``ipsec`` to follow its new remote port."""
+        self._events.append(UpdateSA(ipsec, old_remote))
+
     def set_rcookie(self, sa: IsakmpSA, rcookie: bytes) -> None:
         if rcookie == ZERO_COOKIE:
             raise ExchangeFailed("responder cookie is zero", NotifyType.INVALID_COOKIE)
@@ -511,8 +623,10 @@ class Engine:
     def float_to_natt(self, sa: IsakmpSA, local: Addr | None = None,
                       remote: Addr | None = None) -> None:
         """Move the ISAKMP SA to port 4500 (RFC 3947 4)."""
+        old = sa.remote
         sa.local = local or (sa.local[0], self.natt_port)
         sa.remote = remote or (sa.remote[0], self.natt_port)
+        self.table.rehome(sa, old)
         if not sa.natt.floated:
             log.debug(Cls.EXCHANGE, 10, f"NAT-T: {sa.label()} floats to "
                       f"{sa.local[0]}:{sa.local[1]} - {sa.remote[0]}:{sa.remote[1]}")
@@ -581,7 +695,13 @@ class Engine:
     # ------------------------------------------------------------ outcomes
     def exchange_failed(self, ex: Exchange, reason: str, now: float) -> None:
         sa = ex.sa
-        _xlog.warning("%s with %s failed: %s", _mode_name(ex), sa.remote[0], reason)
+        if isinstance(ex, Phase1Exchange) and not ex.initiator:
+            # a flood of first messages ends in as many of these
+            self.loglimit.warning(_xlog, "responder failed", now, "%s with %s "
+                                  "failed: %s", _mode_name(ex), sa.remote[0], reason)
+        else:
+            _xlog.warning("%s with %s failed: %s", _mode_name(ex), sa.remote[0],
+                          reason)
         if isinstance(ex, Phase1Exchange):
             for name in sa.pending:
                 self.connecting.discard(name)
@@ -592,6 +712,10 @@ class Engine:
                 sa.cipher.forget(ex.mid)
             if ex.initiator and ex.conn is not None:
                 self.connecting.discard(ex.conn.name)
+            if ex.ipsec is not None and ex.ipsec.kernel_parts and (
+                    ex.ipsec.state == "negotiating"):  # a rekey's inbound half
+                self._events.append(RemoveSA(ex.ipsec))
+                ex.spis.clear()
             for pid, spi in ex.spis.items():
                 self._events.append(ReleaseSPI(pid, spi, sa.remote[0], sa.local[0]))
             ex.spis.clear()
@@ -613,10 +737,9 @@ class Engine:
         assert p is not None
         _log.info("ISAKMP SA %s established with %s (%s)", sa.label(), sa.remote[0],
                   p.transform_name)
-        if p.life_seconds:
-            sa.expires_at = now + p.life_seconds
-            self.timers.schedule(sa.expires_at, lambda t: self._isakmp_expired(sa, t),
-                                 f"isakmp_sa_expire({sa.label()})")
+        dpd.start(self, sa, now)
+        self.keepalives.track(sa, now)
+        self.lifecycle.phase1_up(sa, now)
         pending, sa.pending = sa.pending, []
         for name in pending:
             try:
@@ -646,26 +769,10 @@ class Engine:
                     c.debug(f"{ipsec.name} {name_of(ProtocolId, p.protocol_id)} SPI "
                             f"{spi.hex()} {direction} KEYMAT {km.hex()}",
                             extra={"isakmpd_level": 99, "isakmpd_nolimit": True})
-        self._events.append(InstallSA(ipsec))
-        if ipsec.life_seconds:
-            self.timers.schedule(now + ipsec.life_seconds,
-                                 lambda t: self._ipsec_expired(ipsec, t),
-                                 f"ipsec_sa_expire({ipsec.name})")
+        self.lifecycle.phase2_up(ipsec, qm.initiator, now)
 
     def kernel_result(self, ipsec: IpsecSA, error: str | None) -> None:
         ipsec.kernel_error = error or ""
-
-    def _isakmp_expired(self, sa: IsakmpSA, now: float) -> None:
-        if sa.state == "dead":
-            return
-        self.delete_isakmp(sa, now, send=True, why="expired")
-
-    def _ipsec_expired(self, ipsec: IpsecSA, now: float) -> None:
-        if ipsec.state == "dead":
-            return
-        self.delete_ipsec(ipsec, now, send=True, why="expired")
-        # an active connection comes back at the next connection check
-        # TODO(rekey before expiry)
 
     # ------------------------------------------------------------ deleting
     def delete_ipsec(self, ipsec: IpsecSA, now: float, send: bool = True,
@@ -681,8 +788,12 @@ class Engine:
                           f"out {p.spi_out.hex()}" for p in ipsec.protos), why)
         ipsec.state = "dead"
         self.table.remove_ipsec(ipsec)
+        self.lifecycle.forget_ipsec(ipsec)
         self._events.append(RemoveSA(ipsec))
         parent = ipsec.isakmp
+        if not parent.established:  # IPsec SAs outlive their ISAKMP SA
+            parent = self.table.established_to(parent.peer_name,
+                                               ipsec.remote[0]) or parent
         if send and parent.established and parent.keys is not None:
             for p in ipsec.protos:
                 mid = self.rand.nonzero_u32()
@@ -704,6 +815,7 @@ class Engine:
     def _remove_isakmp(self, sa: IsakmpSA) -> None:
         sa.state = "dead"
         self.table.remove_isakmp(sa)
+        self.lifecycle.forget_isakmp(sa)
         self.peer_proofs.pop(sa.cookies, None)
         if self.keys_changed is not None:
             self.keys_changed(sa)
@@ -750,6 +862,7 @@ class Engine:
             self.delete_ipsec(s, now, send=send, why="shutting down")
         for sa in list(self.table.isakmp_sas()):
             self.delete_isakmp(sa, now, send=send, why="shutting down")
+        self.ondemand.remove_traps()
         if self._check_timer is not None:
             self._check_timer.cancel()
 
@@ -762,8 +875,9 @@ class Engine:
                 and n.notify_type < info.ERROR_NOTIFY_LIMIT):
             ex.fail(now, f"peer answered with {what}")
             return
-        _xlog.warning("unprotected notification %s from %s ignored", what,
-                      msg.remote[0])
+        self.loglimit.warning(_xlog, "unprotected notify", now,
+                              "unprotected notification %s from %s ignored", what,
+                              msg.remote[0])
 
     def protected_notify(self, sa: IsakmpSA, n: _core.Notify, now: float) -> None:
         what = info.describe_notify(n)
@@ -775,6 +889,8 @@ class Engine:
                     ex.fail(now, f"peer answered with {what}")
                     return
             _xlog.warning("notification %s from %s", what, sa.remote[0])
+        elif n.notify_type == NotifyType.INITIAL_CONTACT:
+            self.lifecycle.initial_contact(sa, now)
         else:
             log.debug(Cls.EXCHANGE, 10, f"notification {what} from {sa.remote[0]}")
 

@@ -10,6 +10,17 @@ flows are counted and removed with the last SA that uses them.
 
 On a kernel without ESP the SAs cannot be installed; the flows still are,
 and the error goes back to the daemon, which reports it once.
+
+An SA may go in by halves: its inbound SAs first (:meth:`FlowManager.
+install_inbound`: a rekey's responder as it answers, or a rekey's initiator
+that keeps sending on the old SA a moment longer), then the rest with
+:meth:`FlowManager.install`. On-demand connections have their flows
+installed before any SA exists (:meth:`FlowManager.install_trap`): traffic
+that matches them makes the kernel send an ACQUIRE.
+
+Lifetimes: the kernel gets the hard limits (seconds and bytes) and a soft
+limit in bytes only; the daemon keeps its own soft timers for seconds, so an
+EXPIRE marked soft from the kernel means that the bytes ran low.
 """
 
 from __future__ import annotations
@@ -27,9 +38,11 @@ from .kernel.base import (IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP, AeadAlgo, Encap
 from .kernel.null import NullBackend
 from .log import Cls
 from .sa import IpsecProto, IpsecSA
+from .sa import Selector as NetSelector
 
 if TYPE_CHECKING:
     from .cli import Options
+    from .acquire import Trap
     from .engine import ReleaseSPI
     from .rand import Random
 
@@ -62,7 +75,8 @@ def _mode(p: IpsecProto) -> str:
 def _lifetimes(p: IpsecProto) -> Lifetimes:
     secs = p.life_seconds
     kbytes = p.life_kbytes
-    return Lifetimes(soft_seconds=int(secs * SOFT_SHARE), hard_seconds=secs,
+    # the soft limit in seconds is the daemon's own (a jittered timer)
+    return Lifetimes(soft_seconds=0, hard_seconds=secs,
                      soft_bytes=int(kbytes * 1024 * SOFT_SHARE), hard_bytes=kbytes * 1024)
 
 
@@ -82,8 +96,11 @@ def sa_specs(ipsec: IpsecSA, reqid: int) -> list[SaSpec]:
                 kw["aead" if isinstance(enc, AeadAlgo) else "enc"] = enc
                 kw["auth"] = auth
                 if ipsec.udp_encap:
-                    kw["encap"] = (Encap(sport=remote[1], dport=local[1]) if inbound
-                                   else Encap(sport=local[1], dport=remote[1]))
+                    # transport mode: the peer's original address (NAT-OA)
+                    oa = ipsec.peer_oa if mode == "transport" else None
+                    kw["encap"] = (Encap(sport=remote[1], dport=local[1], oa=oa)
+                                   if inbound
+                                   else Encap(sport=local[1], dport=remote[1], oa=oa))
             elif proto == IPPROTO_AH:
                 kw["auth"] = algs.ah_xfrm_alg(p.transform_id, p.auth_alg, keymat)
             else:
@@ -107,16 +124,30 @@ def _sel(net: object, other: object, proto: int, sport: int, dport: int) -> Sele
 
 def policy_specs(ipsec: IpsecSA, reqid: int) -> list[PolicySpec]:
     """Flows of a bundle: out (ours → theirs) and in/fwd (theirs → ours)."""
-    local, remote = ipsec.isakmp.local[0], ipsec.isakmp.remote[0]
-    ls, rs = ipsec.local_sel, ipsec.remote_sel
+    return _flow_policies(ipsec.local_sel, ipsec.remote_sel, ipsec.isakmp.local[0],
+                          ipsec.isakmp.remote[0],
+                          [(p.protocol_id, p.mode) for p in ipsec.protos], reqid)
+
+
+def trap_policy_specs(trap: "Trap", reqid: int) -> list[PolicySpec]:
+    """The flows of an on-demand connection, before it has an SA."""
+    return _flow_policies(trap.local_sel, trap.remote_sel, trap.local, trap.remote,
+                          list(trap.protocols), reqid)
+
+
+def _flow_policies(ls: NetSelector, rs: NetSelector, local: str, remote: str,
+                   protos: list[tuple[int, int]], reqid: int) -> list[PolicySpec]:
+    """``protos``: (protocol id, TUNNEL or TRANSPORT) of each protocol, in
+    the order of the bundle."""
     proto = ls.protocol or rs.protocol
-    tunnel = any(p.mode == 1 for p in ipsec.protos)
-    out_t = [Template(ip_proto(p.protocol_id), _mode(p),
-                      local if p.mode == 1 else None, remote if p.mode == 1 else None,
-                      reqid) for p in reversed(ipsec.protos)]
-    in_t = [Template(ip_proto(p.protocol_id), _mode(p),
-                     remote if p.mode == 1 else None, local if p.mode == 1 else None,
-                     reqid) for p in reversed(ipsec.protos)]
+    tunnel = any(mode == 1 for _, mode in protos)
+    mode_name = {1: "tunnel"}
+    out_t = [Template(ip_proto(pid), mode_name.get(mode, "transport"),
+                      local if mode == 1 else None, remote if mode == 1 else None,
+                      reqid) for pid, mode in reversed(protos)]
+    in_t = [Template(ip_proto(pid), mode_name.get(mode, "transport"),
+                     remote if mode == 1 else None, local if mode == 1 else None,
+                     reqid) for pid, mode in reversed(protos)]
     outbound = _sel(ls.network, rs.network, proto, ls.port, rs.port)
     inbound = _sel(rs.network, ls.network, proto, rs.port, ls.port)
     pols = [PolicySpec(outbound, "out", priority=FLOW_PRIORITY, templates=out_t),
@@ -141,38 +172,143 @@ class FlowManager:
         #: SA → (its kernel SAs, its policies)
         self._installed: dict[int, tuple[IpsecSA, list[SaSpec], list[PolicySpec]]] = {}
         self._policy_refs: dict[tuple, int] = {}
+        #: the policy now in the kernel for each (selector, direction)
+        self._policy_now: dict[tuple, PolicySpec] = {}
+        #: on-demand connections' flows, by connection name
+        self._traps: dict[str, list[PolicySpec]] = {}
+        #: parts of SAs whose install was attempted (SA id → "in"/"out")
+        self._parts: dict[int, set[str]] = {}
+
+    def _flow_key(self, local_sel: object, remote_sel: object, remote: str) -> tuple:
+        return (str(local_sel), str(remote_sel), remote)
 
     def _reqid(self, ipsec: IpsecSA) -> int:
-        key = (str(ipsec.local_sel), str(ipsec.remote_sel), ipsec.remote[0])
+        """The reqid of the SA's flow: an ACQUIRE's (``ipsec.reqid``, which
+        the flow keeps for its later SAs), else one of ours."""
+        key = self._flow_key(ipsec.local_sel, ipsec.remote_sel, ipsec.remote[0])
+        if ipsec.reqid is not None:
+            self._flow_reqid[key] = ipsec.reqid
+            return ipsec.reqid
         r = self._flow_reqid.get(key)
         if r is None:
             r = self._flow_reqid[key] = next(self._reqids)
         return r
 
     def install(self, ipsec: IpsecSA) -> None:
+        """Install the kernel SAs and flows of ``ipsec`` (what
+        :meth:`install_inbound` did not already); if they are all there,
+        update them to what ``ipsec`` now says (see :meth:`update`)."""
+        if id(ipsec) in self._installed and self._parts.get(id(ipsec)) == {"in", "out"}:
+            self.update(ipsec)
+            return
+        self._add(ipsec, ("in", "out"))
+
+    def install_inbound(self, ipsec: IpsecSA) -> None:
+        """The inbound SAs of ``ipsec`` and its inbound flows only; the
+        outbound ones come with :meth:`install`."""
+        self._add(ipsec, ("in",))
+
+    def _add(self, ipsec: IpsecSA, parts: tuple[str, ...]) -> None:
         reqid = self._reqid(ipsec)
-        sas = sa_specs(ipsec, reqid)
-        pols = policy_specs(ipsec, reqid) if self.install_flows else []
-        self._installed[id(ipsec)] = (ipsec, [], pols)
+        entry = self._installed.setdefault(id(ipsec), (ipsec, [], []))
+        done = self._parts.setdefault(id(ipsec), set())
+        todo = [p for p in parts if p not in done]
+        done.update(todo)
+        sas = [s for s in sa_specs(ipsec, reqid) if ("in" if s.inbound else "out") in todo]
+        pols = [p for p in policy_specs(ipsec, reqid)
+                if ("out" if p.direction == "out" else "in") in todo]
+        if not self.install_flows:
+            pols = []
         lacks: KernelLacksESP | None = None
         for spec in sas:
             try:
                 self.kernel.add_sa(spec)
-                self._installed[id(ipsec)][1].append(spec)
+                entry[1].append(spec)
             except KernelLacksESP as e:
                 lacks = e
                 if spec.inbound:  # the larval SA of our SPI: don't leave it around
                     self._quiet_delete(spec)
         for pol in pols:
-            key = _policy_key(pol)
-            n = self._policy_refs.get(key, 0)
-            if n == 0:
-                self.kernel.add_policy(pol)
-            self._policy_refs[key] = n + 1
+            self._take_policy(pol)
+            entry[2].append(pol)
         if lacks is not None:
             raise lacks
         log.debug(Cls.SYSDEP, 10, f"installed {len(sas)} SAs and {len(pols)} flows for "
-                  f"{ipsec.name}")
+                  f"{ipsec.name} ({'+'.join(todo) or 'nothing new'})")
+
+    def _take_policy(self, pol: PolicySpec) -> None:
+        """One more user of a flow: added to the kernel if it is not there in
+        this form (an on-demand flow whose SA chose other transforms is
+        replaced)."""
+        key = _policy_key(pol)
+        n = self._policy_refs.get(key, 0)
+        if n == 0 or self._policy_now.get(key) != pol:
+            self.kernel.add_policy(pol)
+            self._policy_now[key] = pol
+        self._policy_refs[key] = n + 1
+
+    def _release_policy(self, pol: PolicySpec) -> None:
+        key = _policy_key(pol)
+        n = self._policy_refs.get(key, 0) - 1
+        if n > 0:
+            self._policy_refs[key] = n
+            return
+        self._policy_refs.pop(key, None)
+        self._policy_now.pop(key, None)
+        try:
+            self.kernel.delete_policy(pol)
+        except KernelError as e:
+            log.debug(Cls.SYSDEP, 10, f"delete flow {pol.selector}: {e}")
+
+    def install_trap(self, trap: "Trap") -> None:
+        """The flows of an on-demand connection (unless flows are off)."""
+        if not self.install_flows or trap.name in self._traps:
+            return
+        key = self._flow_key(trap.local_sel, trap.remote_sel, trap.remote)
+        reqid = self._flow_reqid.get(key)
+        if reqid is None:
+            reqid = self._flow_reqid[key] = next(self._reqids)
+        pols = trap_policy_specs(trap, reqid)
+        self._traps[trap.name] = []
+        for pol in pols:
+            self._take_policy(pol)
+            self._traps[trap.name].append(pol)
+        log.debug(Cls.SYSDEP, 10, f"on-demand flows of {trap.name} installed "
+                  f"({trap.local_sel} - {trap.remote_sel}, reqid {reqid})")
+
+    def remove_trap(self, name: str) -> None:
+        for pol in self._traps.pop(name, []):
+            self._release_policy(pol)
+
+    def update(self, ipsec: IpsecSA) -> None:
+        """The kernel SAs of an installed ``ipsec`` whose UDP encapsulation
+        changed (the peer's NAT gave it another port) are changed in place,
+        so that their keys, sequence numbers and replay state stay."""
+        entry = self._installed.get(id(ipsec))
+        if entry is None:
+            self.install(ipsec)
+            return
+        _, installed, _ = entry
+        if not installed:
+            return
+        fresh = {(s.proto, s.spi, s.inbound): s
+                 for s in sa_specs(ipsec, installed[0].reqid)}
+        n = 0
+        for i, spec in enumerate(installed):
+            new = fresh.get((spec.proto, spec.spi, spec.inbound))
+            if new is None or (new.encap == spec.encap and new.src == spec.src
+                               and new.dst == spec.dst):
+                continue
+            if (new.src, new.dst) != (spec.src, spec.dst):
+                # an SA is found by its destination: it cannot move in place
+                log.debug(Cls.SYSDEP, 10, f"SA {spec.spi:#x} of {ipsec.name} cannot "
+                          f"move from {spec.src}->{spec.dst} to {new.src}->{new.dst}")
+                continue
+            self.kernel.update_sa(new)
+            installed[i] = new
+            n += 1
+        _log.info("%s: %d kernel SA(s) follow the peer to %s port %d", ipsec.name,
+                  n, ipsec.isakmp.remote[0], ipsec.isakmp.remote[1])
 
     def _quiet_delete(self, spec: SaSpec) -> None:
         try:
@@ -181,6 +317,7 @@ class FlowManager:
             pass
 
     def remove(self, ipsec: IpsecSA) -> None:
+        self._parts.pop(id(ipsec), None)
         entry = self._installed.pop(id(ipsec), None)
         if entry is None:
             return
@@ -191,16 +328,7 @@ class FlowManager:
             except KernelError as e:
                 log.debug(Cls.SYSDEP, 10, f"delete SA {spec.spi:#x}: {e}")
         for pol in pols:
-            key = _policy_key(pol)
-            n = self._policy_refs.get(key, 0) - 1
-            if n <= 0:
-                self._policy_refs.pop(key, None)
-                try:
-                    self.kernel.delete_policy(pol)
-                except KernelError as e:
-                    log.debug(Cls.SYSDEP, 10, f"delete flow {pol.selector}: {e}")
-            else:
-                self._policy_refs[key] = n
+            self._release_policy(pol)
 
     def release_spi(self, ev: "ReleaseSPI") -> None:
         """A Quick Mode failed: drop the larval SA of the SPI it allocated."""
@@ -213,3 +341,5 @@ class FlowManager:
     def remove_all(self) -> None:
         for ipsec, _, _ in list(self._installed.values()):
             self.remove(ipsec)
+        for name in list(self._traps):
+            self.remove_trap(name)

@@ -200,3 +200,30 @@ def setup(to_stderr: bool, verbose: bool = False, suffix: str = "") -> None:
     root.setLevel(logging.DEBUG)
     root.propagate = False
     _ = verbose
+    if suffix:
+        set_suffix(suffix)
+
+
+def set_suffix(suffix: str) -> None:
+    """End every line with ``suffix``: isakmpd's `` [priv]`` marks the
+    privileged parent's lines of a separated daemon."""
+    for h in root.handlers:
+        if isinstance(h.formatter, IsakmpdFormatter):
+            h.formatter.suffix = suffix
+        else:
+            h.setFormatter(logging.Formatter(
+                "isakmpd[%(process)d]: %(message)s" + suffix.replace("%", "%%")))
+
+
+def handler_fds() -> set[int]:
+    """The descriptors the log writes to (kept open by a separated child)."""
+    fds = set()
+    for h in root.handlers:
+        for obj in (getattr(h, "socket", None), getattr(h, "stream", None)):
+            try:
+                fd = obj.fileno() if obj is not None else -1
+            except (OSError, ValueError, AttributeError):
+                fd = -1
+            if fd >= 0:
+                fds.add(fd)
+    return fds

@@ -27,11 +27,19 @@ _IKE_ENC = {EncAlg.TDES_CBC: "3DES", EncAlg.AES_CBC: "AES", EncAlg.BLOWFISH_CBC:
 FLAG_READY = 0x01
 
 
-def _timeouts(now: float, created: float | None, life: int) -> list[str]:
-    if not life or created is None:
-        return []
-    hard = max(0, int(created + life - now))
-    return [f"Lifetime: {life} seconds", f"Hard timeout in {hard} seconds"]
+def _timeouts(now: float, created: float | None, life: int,
+              soft_at: float | None = None, kbytes: int = 0) -> list[str]:
+    """isakmpd's lifetime lines: seconds, the soft (renegotiation) and hard
+    timeouts, kilobytes."""
+    out = []
+    if life and created is not None:
+        out.append(f"Lifetime: {life} seconds")
+        if soft_at is not None and soft_at > now:
+            out.append(f"Soft timeout in {int(soft_at - now)} seconds")
+        out.append(f"Hard timeout in {max(0, int(created + life - now))} seconds")
+    if kbytes:
+        out.append(f"Lifetime: {kbytes} kilobytes")
+    return out
 
 
 def _id_text(body: bytes) -> str:
@@ -47,7 +55,7 @@ def isakmp_lines(sa: IsakmpSA, now: float) -> list[str]:
              f"src: {sa.local[0]} dst: {sa.remote[0]}"]
     p = sa.params
     if p is not None:
-        lines += _timeouts(now, sa.established_at, p.life_seconds)
+        lines += _timeouts(now, sa.established_at, p.life_seconds, sa.soft_at)
     flags = FLAG_READY if sa.established else 0
     lines.append(f"Flags 0x{flags:08x}")
     lines.append(f"icookie {sa.icookie.hex()} rcookie {sa.rcookie.hex()}")
@@ -93,7 +101,10 @@ def ipsec_lines(sa: IpsecSA, now: float) -> list[str]:
     role = "Initiator" if sa.initiator else "Responder"
     lines = [f"SA name: {sa.name} (Phase 2/{role})",
              f"src: {sa.local[0]} dst: {sa.remote[0]}"]
-    lines += _timeouts(now, sa.established_at, sa.life_seconds)
+    lines += _timeouts(now, sa.established_at, sa.life_seconds,
+                       None if sa.replaced else sa.soft_at, sa.life_kbytes)
+    if sa.replaced:
+        lines.append("Replaced by a newer SA; deleted soon")
     lines.append(f"Flags 0x{FLAG_READY if sa.state == 'installed' else 0:08x}")
     lines.append(f"phase 1 icookie {sa.isakmp.icookie.hex()} "
                  f"rcookie {sa.isakmp.rcookie.hex()}")

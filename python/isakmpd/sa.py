@@ -51,6 +51,25 @@ class NattState:
         return mode
 
 
+@dataclass
+class DpdState:
+    """Dead peer detection (RFC 3706) on one ISAKMP SA (see
+    :mod:`isakmpd.exchange.dpd`)."""
+
+    #: sequence number of our last R-U-THERE (0: none sent yet)
+    seq: int = 0
+    #: our R-U-THERE of the probe under way, none acknowledged yet
+    outstanding: set[int] = field(default_factory=set)
+    #: R-U-THERE sent in the probe under way
+    tries: int = 0
+    #: sequence number of the peer's last R-U-THERE (None: none yet)
+    peer_seq: int | None = None
+    #: when an authenticated message from the peer last came
+    last_heard: float = 0.0
+    #: the pending check or retry (a :class:`isakmpd.timers.Timer`)
+    timer: object | None = None
+
+
 def base_encap_mode(mode: int) -> int:
     """TUNNEL or TRANSPORT for any of the UDP-encapsulated variants."""
     if mode in (EncapMode.UDP_ENCAP_TUNNEL, EncapMode.UDP_ENCAP_TUNNEL_DRAFT):
@@ -111,11 +130,18 @@ class IsakmpSA:
     message_ids: set[int] = field(default_factory=set)
     #: the peer announced DPD (RFC 3706)
     peer_dpd: bool = False
+    dpd: DpdState = field(default_factory=DpdState)
     flags: int = 0
     #: exchanges on this SA by message ID (0 = the phase-1 exchange)
     exchanges: dict = field(default_factory=dict)
     #: the peer's phase-1 vendor IDs
     peer_vids: list[bytes] = field(default_factory=list)
+    #: when the soft lifetime ends (a new ISAKMP SA may be negotiated then)
+    soft_at: float | None = None
+    #: the peer sent INITIAL-CONTACT in the exchange that made this SA
+    peer_initial_contact: bool = False
+    #: the lifetime timers, cancelled when the SA goes (see lifecycle.py)
+    timers: list = field(default_factory=list)
 
     @property
     def cookies(self) -> bytes:
@@ -195,6 +221,37 @@ class IpsecSA:
     state: str = "negotiating"  # negotiating | installed | dead
     established_at: float | None = None
     kernel_error: str = ""
+    #: reqid of the kernel policies the SA serves (an ACQUIRE's); None: ours
+    reqid: int | None = None
+    #: soft and hard lifetime ends (seconds of the engine's clock), if any
+    soft_at: float | None = None
+    expires_at: float | None = None
+    #: a newer SA of the same flow took over; this one goes soon
+    replaced: bool = False
+    #: what has been handed to the kernel so far: "inbound", "outbound"
+    kernel_parts: set[str] = field(default_factory=set)
+    #: the lifetime timers, cancelled when the SA goes (see lifecycle.py)
+    timers: list = field(default_factory=list)
+    #: the peer's original address from its NAT-OA payload (transport mode
+    #: behind a NAT), for the kernel's checksum fix-up; None: none came
+    peer_oa: str | None = None
+
+    #: flow_key() computed once (the selectors do not change)
+    _flow: tuple[str, str, str] | None = field(default=None, repr=False,
+                                               compare=False)
+
+    def flow_key(self) -> tuple[str, str, str]:
+        """What :meth:`same_flow` compares: both selectors and the peer."""
+        flow = self._flow
+        if flow is None or flow[2] != self.remote[0]:
+            flow = self._flow = (str(self.local_sel), str(self.remote_sel),
+                                 self.remote[0])
+        return flow
+
+    def same_flow(self, other: "IpsecSA") -> bool:
+        """Whether ``other`` protects the same traffic with the same peer
+        (a rekey of this SA would)."""
+        return self.flow_key() == other.flow_key()
 
     @property
     def life_seconds(self) -> int:
@@ -210,7 +267,11 @@ class IpsecSA:
 
 
 class SATable:
-    """All SAs of the daemon, indexed for O(1) lookups."""
+    """All SAs of the daemon, indexed so that what runs per message is O(1)
+    (cookies, SPIs, message IDs) and what runs per peer is O(SAs with that
+    peer) (by remote host, by peer name, by ISAKMP SA), however many SAs
+    there are. The host indexes follow :meth:`rehome` when a NAT moves a
+    peer."""
 
     def __init__(self) -> None:
         self._by_cookies: dict[bytes, IsakmpSA] = {}
@@ -219,8 +280,21 @@ class SATable:
         #: responder's phase-1 SAs by initiator cookie, so that a repeated
         #: first message (responder cookie still zero) finds its exchange
         self._responding: dict[bytes, IsakmpSA] = {}
+        #: phase-1 SAs a peer started that are not established yet, oldest
+        #: first (by id()): the half-open limit drops from the front
+        self._half_open: dict[int, IsakmpSA] = {}
         self._ipsec_by_spi: dict[tuple[int, bytes], IpsecSA] = {}
         self._ipsec_by_name: dict[str, list[IpsecSA]] = {}
+        #: every ISAKMP SA in the table by id(), and by remote host and by
+        #: peer name (lower case)
+        self._isakmp_all: dict[int, IsakmpSA] = {}
+        self._isakmp_by_host: dict[str, dict[int, IsakmpSA]] = {}
+        self._isakmp_by_peer: dict[str, dict[int, IsakmpSA]] = {}
+        #: every IPsec SA by id(), by remote host and by its ISAKMP SA's id()
+        self._ipsec_all: dict[int, IpsecSA] = {}
+        self._ipsec_by_host: dict[str, dict[int, IpsecSA]] = {}
+        self._ipsec_by_parent: dict[int, dict[int, IpsecSA]] = {}
+        self._ipsec_by_flow: dict[tuple[str, str, str], dict[int, IpsecSA]] = {}
 
     # ISAKMP SAs
     def add_isakmp(self, sa: IsakmpSA) -> None:
@@ -230,11 +304,25 @@ class SATable:
             self._by_cookies[sa.cookies] = sa
             if not sa.initiator:
                 self._responding[sa.icookie] = sa
+        key = id(sa)
+        if not sa.initiator and sa.state == "negotiating":
+            self._half_open[key] = sa
+        self._isakmp_all[key] = sa
+        self._isakmp_by_host.setdefault(sa.remote[0], {})[key] = sa
+        self._isakmp_by_peer.setdefault(sa.peer_name.lower(), {})[key] = sa
 
     def phase1_done(self, sa: IsakmpSA) -> None:
         """Phase 1 is over: a zero responder cookie no longer finds ``sa``."""
         if self._responding.get(sa.icookie) is sa:
             del self._responding[sa.icookie]
+        self._half_open.pop(id(sa), None)
+
+    def half_open(self) -> int:
+        """How many phase-1 exchanges peers started are not established."""
+        return len(self._half_open)
+
+    def oldest_half_open(self) -> IsakmpSA | None:
+        return next(iter(self._half_open.values()), None)
 
     def set_rcookie(self, sa: IsakmpSA, rcookie: bytes) -> None:
         self._by_icookie.pop(sa.icookie, None)
@@ -258,26 +346,57 @@ class SATable:
         if self._by_icookie.get(sa.icookie) is sa:
             del self._by_icookie[sa.icookie]
         self.phase1_done(sa)
+        key = id(sa)
+        if self._isakmp_all.pop(key, None) is not None:
+            _unindex(self._isakmp_by_host, sa.remote[0], key)
+            _unindex(self._isakmp_by_peer, sa.peer_name.lower(), key)
 
     def isakmp_sas(self) -> Iterator[IsakmpSA]:
         yield from list(self._by_icookie.values())
         yield from list(self._by_cookies.values())
 
-    def established_to(self, peer_name: str, remote_host: str) -> IsakmpSA | None:
-        """The newest established ISAKMP SA with a peer (by section or host)."""
+    def isakmp_with(self, remote_host: str) -> list[IsakmpSA]:
+        """The ISAKMP SAs with the peer at ``remote_host``."""
+        return [sa for sa in self._isakmp_by_host.get(remote_host, {}).values()
+                if sa.remote[0] == remote_host]
+
+    def rehome(self, sa: "IsakmpSA | IpsecSA", old_remote: Addr) -> None:
+        """``sa.remote`` changed from ``old_remote`` (NAT-T): re-index it."""
+        if old_remote[0] == sa.remote[0]:
+            return
+        key = id(sa)
+        if isinstance(sa, IsakmpSA):
+            if key in self._isakmp_all:
+                _unindex(self._isakmp_by_host, old_remote[0], key)
+                self._isakmp_by_host.setdefault(sa.remote[0], {})[key] = sa
+        elif key in self._ipsec_all:
+            _unindex(self._ipsec_by_host, old_remote[0], key)
+            self._ipsec_by_host.setdefault(sa.remote[0], {})[key] = sa
+            if sa._flow is not None:
+                _unindex(self._ipsec_by_flow, sa._flow, key)
+            self._ipsec_by_flow.setdefault(sa.flow_key(), {})[key] = sa
+
+    def established_to(self, peer_name: str, remote_host: str,
+                       local_host: str | None = None) -> IsakmpSA | None:
+        """The newest established ISAKMP SA with a peer (by section, or by
+        host: with ``local_host``, only an SA from that local address)."""
         best = None
-        for sa in self._by_cookies.values():
-            if not sa.established:
+        peer = peer_name.lower()
+        candidates = list(self._isakmp_by_peer.get(peer, {}).values())
+        candidates += self._isakmp_by_host.get(remote_host, {}).values()
+        for sa in candidates:
+            if not sa.established or self._by_cookies.get(sa.cookies) is not sa:
                 continue
-            if sa.peer_name.lower() == peer_name.lower() or sa.remote[0] == remote_host:
+            if sa.peer_name.lower() == peer or (
+                    sa.remote[0] == remote_host
+                    and (local_host is None or sa.local[0] == local_host)):
                 if best is None or sa.created > best.created:
                     best = sa
         return best
 
     def negotiating_to(self, peer_name: str) -> IsakmpSA | None:
-        for sa in self.isakmp_sas():
-            if sa.state == "negotiating" and sa.initiator and (
-                    sa.peer_name.lower() == peer_name.lower()):
+        for sa in self._isakmp_by_peer.get(peer_name.lower(), {}).values():
+            if sa.state == "negotiating" and sa.initiator:
                 return sa
         return None
 
@@ -288,6 +407,11 @@ class SATable:
             if p.spi_out:
                 self._ipsec_by_spi[(p.protocol_id, b"out" + p.spi_out)] = sa
         self._ipsec_by_name.setdefault(sa.name.lower(), []).append(sa)
+        key = id(sa)
+        self._ipsec_all[key] = sa
+        self._ipsec_by_host.setdefault(sa.remote[0], {})[key] = sa
+        self._ipsec_by_parent.setdefault(id(sa.isakmp), {})[key] = sa
+        self._ipsec_by_flow.setdefault(sa.flow_key(), {})[key] = sa
 
     def index_outbound(self, sa: IpsecSA) -> None:
         for p in sa.protos:
@@ -315,20 +439,44 @@ class SATable:
                 pass
             if not lst:
                 del self._ipsec_by_name[sa.name.lower()]
+        k = id(sa)
+        if self._ipsec_all.pop(k, None) is not None:
+            _unindex(self._ipsec_by_host, sa.remote[0], k)
+            _unindex(self._ipsec_by_parent, id(sa.isakmp), k)
+            flow = sa._flow
+            if flow is not None:
+                _unindex(self._ipsec_by_flow, flow, k)
 
     def ipsec_by_name(self, name: str) -> list[IpsecSA]:
         return list(self._ipsec_by_name.get(name.lower(), ()))
 
     def ipsec_sas(self) -> list[IpsecSA]:
-        seen: dict[int, IpsecSA] = {}
-        for lst in self._ipsec_by_name.values():
-            for sa in lst:
-                seen[id(sa)] = sa
-        return list(seen.values())
+        return list(self._ipsec_all.values())
+
+    def ipsec_with(self, remote_host: str) -> list[IpsecSA]:
+        """The IPsec SAs with the peer at ``remote_host``."""
+        return [s for s in self._ipsec_by_host.get(remote_host, {}).values()
+                if s.remote[0] == remote_host]
+
+    def ipsec_same_flow(self, ipsec: IpsecSA) -> list[IpsecSA]:
+        """The IPsec SAs in the table that protect the same traffic with the
+        same peer as ``ipsec`` (:meth:`IpsecSA.same_flow`), ``ipsec`` too if
+        it is in the table."""
+        return [s for s in self._ipsec_by_flow.get(ipsec.flow_key(), {}).values()
+                if s.same_flow(ipsec)]
 
     def ipsec_of(self, isakmp: IsakmpSA) -> list[IpsecSA]:
-        return [s for s in self.ipsec_sas() if s.isakmp is isakmp]
+        return [s for s in self._ipsec_by_parent.get(id(isakmp), {}).values()
+                if s.isakmp is isakmp]
 
     def counts(self) -> tuple[int, int]:
-        return (len(self._by_cookies) + len(self._by_icookie),
-                len(self.ipsec_sas()))
+        return (len(self._by_cookies) + len(self._by_icookie), len(self._ipsec_all))
+
+
+def _unindex(index: dict, key: object, member: int) -> None:
+    """Drop ``member`` from the bucket ``index[key]`` (and an empty bucket)."""
+    bucket = index.get(key)
+    if bucket is not None:
+        bucket.pop(member, None)
+        if not bucket:
+            del index[key]

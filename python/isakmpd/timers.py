@@ -24,6 +24,13 @@ class Timer:
 
     def cancel(self) -> None:
         self.cancelled = True
+        # what the callback holds (an exchange, its SA) need not wait for
+        # the deadline to be freed
+        self.callback = _nothing
+
+
+def _nothing(now: float) -> None:
+    pass
 
 
 class TimerQueue:
@@ -31,11 +38,20 @@ class TimerQueue:
         self._heap: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._live = 0
+        #: heap size at which cancelled timers are swept out
+        self._sweep_at = 4096
 
     def schedule(self, when: float, callback: Callable[[float], None],
                  name: str = "") -> Timer:
         t = Timer(when, callback, name)
         heapq.heappush(self._heap, (when, next(self._seq), t))
+        if len(self._heap) >= self._sweep_at:
+            # many timers cancelled long before their deadline (a flood of
+            # half-open exchanges): keep the heap within twice the live ones
+            # (in place: run_due may be running this heap now)
+            self._heap[:] = [e for e in self._heap if not e[2].cancelled]
+            heapq.heapify(self._heap)
+            self._sweep_at = max(4096, 2 * len(self._heap))
         return t
 
     def next_deadline(self) -> float | None:

@@ -48,12 +48,56 @@ def _norm(host: str) -> str:
     return str(ip)
 
 
+def bind_udp(family: int, address: str, port: int, natt: bool,
+             bypass: Callable[[socket.socket], None] | None = None) -> socket.socket:
+    """A non-blocking UDP socket for IKE, bound to ``address`` and ``port``:
+    packet info on (the local address of each datagram), IPv6 only on an
+    IPv6 socket, ``bypass`` (the kernel backend's IKE bypass policy) and,
+    on the NAT-T port, UDP_ENCAP so that the kernel takes ESP in UDP.
+    The privileged parent of a separated daemon makes them so too."""
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        # no SO_REUSEADDR: on Linux it lets a second daemon bind the same
+        # UDP port and take half of the traffic
+        if family == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            s.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
+        else:
+            s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        if bypass is not None:
+            bypass(s)
+        try:
+            s.bind((address, port))
+        except OSError as e:
+            raise OSError(e.errno, f"cannot bind {address} port {port}: "
+                          f"{e.strerror}") from None
+        if natt:
+            try:
+                s.setsockopt(socket.IPPROTO_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP)
+            except OSError as e:
+                _log.warning("UDP_ENCAP on %s:%d failed (%s): the kernel will "
+                             "not decapsulate ESP in UDP", address, port,
+                             e.strerror)
+        s.setblocking(False)
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+#: makes the bound socket of (family, address, port, natt): bind_udp, or a
+#: request to the privileged parent
+Binder = Callable[[int, str, int, bool], socket.socket]
+
+
 class UdpSocket:
     """One bound UDP socket feeding ``receiver(data, local, remote)``."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, family: int, address: str,
                  port: int, natt: bool, receiver: Receiver,
-                 bypass: Callable[[socket.socket], None] | None = None) -> None:
+                 bypass: Callable[[socket.socket], None] | None = None,
+                 sock: socket.socket | None = None) -> None:
+        """``sock``: a socket already bound and set up (see :func:`bind_udp`)."""
         self.loop = loop
         self.family = family
         self.address = address
@@ -61,35 +105,9 @@ class UdpSocket:
         self.natt = natt
         self.receiver = receiver
         self.wildcard = address in ("0.0.0.0", "::")
-        s = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            # no SO_REUSEADDR: on Linux it lets a second daemon bind the same
-            # UDP port and take half of the traffic
-            if family == socket.AF_INET6:
-                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                s.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
-            else:
-                s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
-            if bypass is not None:
-                bypass(s)
-            try:
-                s.bind((address, port))
-            except OSError as e:
-                raise OSError(e.errno, f"cannot bind {address} port {port}: "
-                              f"{e.strerror}") from None
-            if natt:
-                try:
-                    s.setsockopt(socket.IPPROTO_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP)
-                except OSError as e:
-                    _log.warning("UDP_ENCAP on %s:%d failed (%s): the kernel will "
-                                 "not decapsulate ESP in UDP", address, port,
-                                 e.strerror)
-            s.setblocking(False)
-        except OSError:
-            s.close()
-            raise
-        self.sock = s
-        loop.add_reader(s.fileno(), self._readable)
+        self.sock = sock if sock is not None else bind_udp(family, address, port,
+                                                           natt, bypass)
+        loop.add_reader(self.sock.fileno(), self._readable)
 
     def close(self) -> None:
         try:
@@ -132,8 +150,11 @@ class UdpSocket:
                       f"{remote[0]}:{remote[1]} on {local[0]}:{local[1]}")
             self.receiver(data, local, remote)
 
-    def send(self, data: bytes, local_host: str, remote: Addr) -> None:
-        if self.natt:
+    def send(self, data: bytes, local_host: str, remote: Addr,
+             raw: bool = False) -> None:
+        """Send ``data``; on the NAT-T port with the non-ESP marker, unless
+        ``raw`` or a keepalive (one 0xff byte, never an IKE message)."""
+        if self.natt and not raw and data != NATT_KEEPALIVE:
             data = NON_ESP_MARKER + data
         anc = []
         if self.wildcard and local_host:
@@ -157,22 +178,27 @@ class Transport:
     """All the daemon's IKE sockets, chosen by local port and family."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, receiver: Receiver,
-                 bypass: Callable[[socket.socket], None] | None = None) -> None:
+                 bypass: Callable[[socket.socket], None] | None = None,
+                 binder: Binder | None = None) -> None:
+        """``binder``: where bound sockets come from (default: bind here)."""
         self.loop = loop
         self.receiver = receiver
         self.bypass = bypass
+        self.binder = binder
         self.sockets: list[UdpSocket] = []
 
     def open(self, addresses: list[str], ports: list[tuple[int, bool]]) -> None:
         for addr in addresses:
             family = socket.AF_INET6 if ":" in addr else socket.AF_INET
             for port, natt in ports:
+                sock = (self.binder(family, addr, port, natt)
+                        if self.binder is not None else None)
                 self.sockets.append(UdpSocket(self.loop, family, addr, port, natt,
-                                              self.receiver, self.bypass))
+                                              self.receiver, self.bypass, sock))
                 _log.info("listening on %s port %d%s", addr, port,
                           " (NAT-T)" if natt else "")
 
-    def send(self, data: bytes, local: Addr, remote: Addr) -> None:
+    def send(self, data: bytes, local: Addr, remote: Addr, raw: bool = False) -> None:
         family = socket.AF_INET6 if ":" in remote[0] else socket.AF_INET
         best = None
         for s in self.sockets:
@@ -187,7 +213,7 @@ class Transport:
             _log.warning("no socket for %s port %d to reach %s", local[0], local[1],
                          remote[0])
             return
-        best.send(data, local[0], remote)
+        best.send(data, local[0], remote, raw)
 
     def close(self) -> None:
         for s in self.sockets:

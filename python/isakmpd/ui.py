@@ -29,18 +29,47 @@ _SECRET = re.compile(r"(?i)(\]\s*:\s*authentication\s*=\s*)(\S+)")
 def redact(command: str) -> str:
     """``command`` with any pre-shared key in it replaced for logging."""
     return _SECRET.sub(lambda m: m.group(1) + "(secret, not shown)", command)
+
+
 #: isakmpd scans fields with a 200-character limit; a longer line is refused
 MAX_LINE = 1024
-#: commands of isakmpd(8) this daemon does not do yet
-UNSUPPORTED = {"M": "active/passive mode"}
+
+
+def make_fifo(path: str) -> None:
+    """Make the FIFO ``path`` (mode 0600), replacing an old FIFO there but
+    nothing else. OSError names the path."""
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISFIFO(st.st_mode):
+            raise OSError(f"{path} exists and is not a FIFO")
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    try:
+        os.mkfifo(path, 0o600)
+    except OSError as e:
+        raise OSError(e.errno, f"FIFO: {e.strerror}", path) from None
 
 
 class Ui:
-    def __init__(self, daemon: Daemon, loop: asyncio.AbstractEventLoop) -> None:
+    """The FIFO (or stdin, ``-f -``), read line by line.
+
+    The FIFO is read-only: when the last writer closes it, the daemon sees
+    the end, drops what that writer left without a newline (so that it is
+    not glued to the next writer's command) and opens the FIFO again.
+    ``opener`` gives the descriptor instead of opening ``path`` here (the
+    privileged parent of a separated daemon makes and opens the FIFO).
+    """
+
+    def __init__(self, daemon: Daemon, loop: asyncio.AbstractEventLoop,
+                 opener: Callable[[], int] | None = None) -> None:
         self.daemon = daemon
         self.loop = loop
+        self.opener = opener
         self.fd: int | None = None
         self.path: str | None = None
+        #: the FIFO was made here (and is removed here at the end)
+        self._made = False
         self._buf = b""
         #: the rest of an overlong line is being dropped, up to its newline
         self._discarding = False
@@ -50,21 +79,26 @@ class Ui:
             self.fd = 0
             os.set_blocking(0, False)
         else:
-            try:
-                st = os.lstat(path)
-                if not stat.S_ISFIFO(st.st_mode):
-                    raise OSError(f"{path} exists and is not a FIFO")
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-            try:
-                os.mkfifo(path, 0o600)
-                # opened read-write so that a writer closing never gives EOF
-                self.fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
-            except OSError as e:
-                raise OSError(e.errno, f"FIFO: {e.strerror}", path) from None
             self.path = path
+            if self.opener is None:
+                make_fifo(path)
+                self._made = True
+            self.fd = self._open_fifo()
         self.loop.add_reader(self.fd, self._readable)
+
+    def _open_fifo(self) -> int:
+        assert self.path is not None
+        if self.opener is not None:
+            try:
+                return self.opener()
+            except OSError as e:
+                if e.filename:
+                    raise
+                raise OSError(e.errno, e.strerror, self.path) from None
+        try:
+            return os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            raise OSError(e.errno, f"FIFO: {e.strerror}", self.path) from None
 
     def close(self) -> None:
         if self.fd is None:
@@ -75,7 +109,7 @@ class Ui:
             pass
         if self.fd != 0:
             os.close(self.fd)
-        if self.path:
+        if self.path and self._made:
             try:
                 os.unlink(self.path)
             except OSError:
@@ -91,8 +125,8 @@ class Ui:
         except OSError as e:
             _log.error("FIFO read: %s", e)
             return
-        if not chunk:  # stdin closed
-            self.loop.remove_reader(self.fd)
+        if not chunk:
+            self._end_of_input()
             return
         self._buf += chunk
         while b"\n" in self._buf:
@@ -106,6 +140,29 @@ class Ui:
                 _log.error("FIFO: command longer than %d bytes discarded", MAX_LINE)
             self._discarding = True
             self._buf = b""
+
+    def _end_of_input(self) -> None:
+        """Every writer has closed (or stdin ended): a command left without
+        its newline is dropped, and the FIFO is opened again."""
+        assert self.fd is not None
+        rest = self._buf.decode("utf-8", "replace").strip()
+        if rest and not self._discarding:
+            _log.warning("FIFO: %r dropped: the writer closed before the end of "
+                         "the line", redact(rest)[:80])
+        self._buf = b""
+        self._discarding = False
+        self.loop.remove_reader(self.fd)
+        if self.fd == 0:  # stdin: nothing more will come
+            return
+        os.close(self.fd)
+        self.fd = None
+        try:
+            self.fd = self._open_fifo()
+        except OSError as e:
+            _log.error("FIFO %s cannot be opened again, no more commands: %s",
+                       self.path, e.strerror or e)
+            return
+        self.loop.add_reader(self.fd, self._readable)
 
     def command(self, line: str) -> None:
         if not line:
@@ -153,9 +210,10 @@ class Ui:
                 self._on_off(rest, "k on[=dir] | k off",
                              d.opts.keylog or DEFAULT_KEYLOG, d.start_keylog,
                              d.stop_keylog)
-            elif cmd in UNSUPPORTED:
-                # TODO(high availability -S/M)
-                raise ValueError(f"'{cmd}' ({UNSUPPORTED[cmd]}) is not supported yet")
+            elif cmd == "M":
+                if rest not in ("active", "passive"):
+                    raise ValueError("usage: M active|passive")
+                d.set_active(rest == "active")
             else:
                 raise ValueError(f"unrecognized command: {line!r}")
         except (ValueError, ConfigError) as e:

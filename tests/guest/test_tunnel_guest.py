@@ -474,7 +474,9 @@ def test_transport_mode_host_to_host(netns_pair: lab.NetnsPair, tmp_path: Path) 
     pair, w, e = netns_pair, netns_pair.west, netns_pair.east
     # the example connections without IDs: the gateways' own addresses
     edits = [("Local-ID", None), ("Remote-ID", None), ("Suites", TRANSPORT_SUITE)]
-    west = make_daemon(w, example("west", *edits), tmp_path, "trp")
+    # FIFO R with Renegotiate-on-HUP gives the second Quick Mode below
+    west = make_daemon(w, example("west", *edits, general="Renegotiate-on-HUP="),
+                       tmp_path, "trp")
     east = make_daemon(e, example("east", *edits), tmp_path, "trp")
     directory = out_dir(tmp_path)
     try:
@@ -508,10 +510,13 @@ def test_transport_mode_host_to_host(netns_pair: lab.NetnsPair, tmp_path: Path) 
         ike = Wire(pair, directory, "isakmpd-transport-ike", "udp and src host {src}")
         mark = east.mark()
         try:
-            west.fifo("c west-east")
+            west.fifo("R")
             east.wait_log(r"IPsec SA east-west established", timeout=60, since=mark)
-            wait_sas(w, 4, (west, east))
-            wait_sas(e, 4, (west, east))
+            # the new pair replaces the old one, which goes seconds later
+            west.wait_log(r"replaced by a new SA", timeout=30, since=mark)
+            renewed = wait_sas(w, 2, (west, east))
+            assert set(renewed) == set(wait_sas(e, 2, (west, east)))
+            assert not set(renewed) & set(w_sas)
         finally:
             ike.stop()
         for side, cap in ike.clear.items():

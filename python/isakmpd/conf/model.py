@@ -44,8 +44,10 @@ __all__ = [
     "phase1_peer_for_address", "psk_for_id", "KNOWN_FLAGS",
 ]
 
-#: Flags isakmpd knows (sa.c sa_flag); "__ondemand" is set internally.
-KNOWN_FLAGS = frozenset({"active-only", "ikecfg", "__ondemand"})
+#: Flags isakmpd knows (sa.c sa_flag); "__ondemand" is set internally (on
+#: ACQUIRE-made connections), and "ondemand" asks for a connection's flows to
+#: be installed before it has an SA (isakmpd.acquire).
+KNOWN_FLAGS = frozenset({"active-only", "ikecfg", "__ondemand", "ondemand"})
 _FALSE = {"no", "false", "off", "0"}
 _TRUE = {"yes", "true", "on", "1"}
 
@@ -152,6 +154,7 @@ def general(conf: _View) -> General:
         loglevel=loglevel,
         logverbose=_present(conf, "Logverbose"),
         dh_exponent_bits=dh_bits,
+        max_half_open=_int(conf, "Max-Half-Open", 1000),
     )
 
 

@@ -190,3 +190,6 @@ class General:
     loglevel: tuple[str, ...]
     logverbose: bool
     dh_exponent_bits: int | None
+    #: ``Max-Half-Open``: phase-1 exchanges a peer started and has not
+    #: completed that are kept at once, the oldest dropped first (0: no limit)
+    max_half_open: int = 1000

@@ -30,7 +30,7 @@ from __future__ import annotations
 from .. import _core
 from ..constants import AuthMethod, ExchangeType, NotifyType, name_of
 from ..errors import CryptoError
-from . import auth, natt, proposal
+from . import auth, dpd, natt, proposal
 from .base import ExchangeFailed, InMessage, Rejected, encode_protected, make_dh
 from .ids import describe
 from .main_mode import NONCE_LEN, Phase1Exchange, check_nonce
@@ -63,6 +63,7 @@ class AggressiveMode(Phase1Exchange):
             payloads += auth.cert_requests(self.engine)
         if self.engine.natt_enabled:
             payloads += natt.vendor_ids()
+        payloads.append(dpd.vendor_id())
         data = encode_protected(self.sa, self.kind, 0, payloads, encrypt=False)
         self.sai_b = sa_payload.body
         self.sa.id_local = idp.body
@@ -135,12 +136,14 @@ class AggressiveMode(Phase1Exchange):
         self._natd(msg)
         self._verify(msg, idp, self._hash_r(idp.body), "HASH_R")
         self._check_remote_id(idp)
+        self._note_initial_contact(msg)
         self.got_reply(msg)
         if self.sa.natt.nat_detected and self.engine.natt_enabled:
             self.engine.float_to_natt(self.sa)
         payloads = self._auth_payloads(self._hash_i(self.sa.id_local))
         if self.sa.natt.natd_type:
             payloads += natt.natd_payloads(self.sa, self.params.hash_alg)
+        payloads += self._initial_contact()
         self.step = 3
         self.debug(10, "chose %s; sending message 3", self.params.transform_name)
         self.transmit(encode_protected(self.sa, self.kind, 0, payloads), now,
@@ -179,6 +182,7 @@ class AggressiveMode(Phase1Exchange):
             payloads += natt.natd_payloads(self.sa, self.params.hash_alg)
         if self.sa.natt.version:
             payloads.append(_core.VendorID(natt.selected_vid(self.sa.natt.version)))
+        payloads.append(dpd.vendor_id())
         self.step = 2
         self.debug(10, "%s is %s; chose %s; sending message 2",
                    self.sa.remote[0], describe(idp.id_type, idp.data),
@@ -192,6 +196,7 @@ class AggressiveMode(Phase1Exchange):
         assert idp is not None
         self._collect_requests(msg)
         self._verify(msg, idp, self._hash_i(self.sa.id_remote), "HASH_I")
+        self._note_initial_contact(msg)
         if msg.encrypted:
             assert self.sa.cipher is not None
             self.sa.cipher.commit(0)

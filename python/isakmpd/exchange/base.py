@@ -152,6 +152,9 @@ def make_dh(engine: "Engine", group: int) -> _core.DhKey:
         kind, size, _ = _core.group_info(group)
         if kind == "modp" and bits:
             bits = min(bits, size * 8 - 1)
+        pool = getattr(engine, "dh_pool", None)
+        if pool is not None and (pair := pool.take(group, bits)) is not None:
+            return pair
         need = _core.random_bytes_needed(group, bits)
         return _core.DhKey(group, engine.rand.bytes(need), bits)
     except CryptoError as e:

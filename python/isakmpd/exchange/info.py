@@ -15,6 +15,7 @@ from .. import _core, log
 from ..constants import Doi, ExchangeType, NotifyType, ProtocolId, name_of
 from ..log import Cls
 from ..sa import IsakmpSA
+from . import dpd
 from .base import InMessage, encode_protected, raw_after
 
 if TYPE_CHECKING:
@@ -81,8 +82,14 @@ def handle(engine: "Engine", sa: IsakmpSA, msg: InMessage, now: float) -> None:
         return
     sa.cipher.commit(msg.header.message_id)
     sa.cipher.forget(msg.header.message_id)
+    # the peer lives (and may have moved behind its NAT); DPD notifications
+    # are judged on their own, since a stale sequence number proves nothing
+    if any(not (isinstance(p, _core.Notify) and dpd.is_dpd(p)) for p in payloads[1:]):
+        engine.peer_authentic(sa, msg, now)
     for p in payloads[1:]:
-        if isinstance(p, _core.Notify):
+        if isinstance(p, _core.Notify) and dpd.is_dpd(p):
+            dpd.handle_notify(engine, sa, p, msg, now)
+        elif isinstance(p, _core.Notify):
             engine.protected_notify(sa, p, now)
         elif isinstance(p, _core.Delete):
             engine.peer_delete(sa, p, now)

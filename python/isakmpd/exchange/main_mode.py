@@ -14,11 +14,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import _core, log
-from ..constants import AuthMethod, ExchangeType, NotifyType, name_of
+from ..constants import AuthMethod, Doi, ExchangeType, NotifyType, ProtocolId, name_of
 from ..errors import CryptoError
 from ..log import Cls
 from ..sa import IsakmpSA
-from . import auth, ids, natt, proposal
+from . import auth, dpd, ids, natt, proposal
 from .base import (Exchange, ExchangeFailed, InMessage, Rejected, encode_protected,
                    make_dh)
 from .ids import describe
@@ -79,6 +79,7 @@ class Phase1Exchange(Exchange):
     def _note_vids(self, msg: InMessage) -> None:
         vids = [v.data for v in msg.all(_core.VendorID)]
         self.sa.peer_vids = vids
+        self.sa.peer_dpd = dpd.announced(vids)
         if self.engine.natt_enabled:
             chosen = natt.choose(vids)
             if chosen is not None:
@@ -191,6 +192,31 @@ class Phase1Exchange(Exchange):
     def _usable_methods(self):
         return auth.usable_methods(self.engine, self.psk)
 
+    # ---- INITIAL-CONTACT (RFC 2407 4.6.3.3; see isakmpd.lifecycle)
+    def _initial_contact(self) -> list:
+        """The INITIAL-CONTACT notification for the initiator's last message,
+        if no phase 1 with this peer has completed since start-up."""
+        if not self.engine.lifecycle.first_contact(self.sa.remote[0]):
+            return []
+        self.debug(10, "first contact with %s: INITIAL-CONTACT", self.sa.remote[0])
+        return [_core.Notify(Doi.IPSEC, ProtocolId.ISAKMP, NotifyType.INITIAL_CONTACT,
+                             self.sa.cookies)]
+
+    def _note_initial_contact(self, msg: InMessage) -> None:
+        """The peer's authenticated message says it has just started. The
+        notification itself is not covered by HASH or SIG: one that does not
+        name this SA (a damaged copy) drops the message, to wait for the
+        genuine one."""
+        for n in msg.all(_core.Notify):
+            if n.notify_type != NotifyType.INITIAL_CONTACT:
+                continue
+            if n.spi not in (b"", self.sa.cookies) or n.protocol_id not in (
+                    0, ProtocolId.ISAKMP):
+                raise Rejected("INITIAL-CONTACT does not name this SA",
+                               NotifyType.INVALID_SPI)
+            self.debug(10, "INITIAL-CONTACT from %s", self.sa.remote[0])
+            self.sa.peer_initial_contact = True
+
 
 class MainMode(Phase1Exchange):
     kind = ExchangeType.ID_PROT
@@ -201,6 +227,7 @@ class MainMode(Phase1Exchange):
         payloads = [sa_payload]
         if self.engine.natt_enabled:
             payloads += natt.vendor_ids()
+        payloads.append(dpd.vendor_id())
         data = encode_protected(self.sa, self.kind, 0, payloads, encrypt=False)
         self.sai_b = sa_payload.body
         self.step = 1
@@ -268,6 +295,7 @@ class MainMode(Phase1Exchange):
             self.engine.float_to_natt(self.sa)
         idp = self._my_id()
         payloads = [idp] + self._auth_payloads(self._hash_i(idp.body))
+        payloads += self._initial_contact()
         self.step = 5
         self.debug(10, "sending message 5 (%s)", describe(idp.id_type, idp.data))
         self.transmit(encode_protected(self.sa, self.kind, 0, payloads), now,
@@ -278,6 +306,7 @@ class MainMode(Phase1Exchange):
             raise Rejected("message 6 is not encrypted", NotifyType.INVALID_FLAGS)
         idp = self._peer_id(msg)
         self._verify(msg, idp, self._hash_r(idp.body), "HASH_R")
+        self._note_initial_contact(msg)
         assert self.sa.cipher is not None
         self.sa.cipher.commit(0)
         self._check_remote_id(idp)
@@ -297,6 +326,7 @@ class MainMode(Phase1Exchange):
         payloads: list = [reply]
         if self.sa.natt.version:
             payloads.append(_core.VendorID(natt.selected_vid(self.sa.natt.version)))
+        payloads.append(dpd.vendor_id())
         self.step = 2
         self.debug(10, "chose %s; sending message 2", self.params.transform_name)
         self.transmit(encode_protected(self.sa, self.kind, 0, payloads, False), now,
@@ -331,6 +361,7 @@ class MainMode(Phase1Exchange):
         idp = self._peer_id(msg)
         self._collect_requests(msg)
         self._verify(msg, idp, self._hash_i(idp.body), "HASH_I")
+        self._note_initial_contact(msg)
         assert self.sa.cipher is not None
         self.sa.cipher.commit(0)
         self._check_remote_id(idp)

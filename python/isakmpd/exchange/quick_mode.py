@@ -24,7 +24,7 @@ from ..kernel import algs
 from ..log import Cls
 from ..policy.ipsec import ClientId, Phase2Proposal, ProtoChoice
 from ..sa import IpsecProto, IpsecSA, IsakmpSA, Selector, base_encap_mode
-from . import proposal
+from . import lifetime, proposal
 from .base import (Exchange, ExchangeFailed, InMessage, Rejected, encode_protected,
                    make_dh, raw_after)
 from .ids import id_selector, selector_id, spec_id
@@ -278,18 +278,30 @@ class QuickMode(Exchange):
         self.transmit(self._protect(payloads), now, expect_reply=True)
 
     def _nat_oa(self) -> list:
-        """NAT-OA payloads (our and the peer's original address) when a NAT is
-        in the way and a transform uses transport mode (RFC 3947 5.1)."""
+        """NAT-OA payloads when a NAT is in the way and transport mode is
+        offered (initiator) or chosen (responder) (RFC 3947 5.2): NAT-OAi,
+        the initiator's address, then NAT-OAr, the responder's, each as the
+        sender knows it (its own, and its peer's as seen from here)."""
         natt = self.sa.natt
         if not natt.nat_detected or self.conn is None:
             return []
-        transport = any(t.encap_mode == EncapMode.TRANSPORT for s in self.conn.suites
-                        for p in s.protocols for t in p.transforms)
+        if self.initiator:
+            transport = any(t.encap_mode == EncapMode.TRANSPORT
+                            for s in self.conn.suites for p in s.protocols
+                            for t in p.transforms)
+            hosts = (self.sa.local[0], self.sa.remote[0])
+        else:
+            assert self.chosen is not None
+            transport = any(
+                base_encap_mode(a.as_int()) == EncapMode.TRANSPORT
+                for _, xf, _ in self.chosen.protos for a in xf.attributes
+                if a.type == 4)
+            hosts = (self.sa.remote[0], self.sa.local[0])
         if not transport:
             return []
         t = 21 if natt.natd_type == 20 else 131
         out = []
-        for host in (self.sa.local[0], self.sa.remote[0]):
+        for host in hosts:
             ip = ipaddress.ip_address(host)
             out.append(_core.NatOA(IdType.IPV4_ADDR if ip.version == 4
                                    else IdType.IPV6_ADDR, ip.packed, t))
@@ -333,6 +345,9 @@ class QuickMode(Exchange):
                                  NotifyType.NO_PROPOSAL_CHOSEN)
         self._pfs(ke, self.chosen.group)
         self.peer_spis = _peer_spis(reply.proposals)
+        self.peer_nat_oa = [(o.id_type, o.data) for o in msg.all(_core.NatOA)]
+        lifetime.apply(self.chosen, msg.all(_core.Notify), self.spis, self.peer_spis,
+                       self.sa.remote[0])
         self.got_reply(msg)
         self.ipsec = self._make_ipsec(now, self.peer_spis)
         h3 = self.sa.keys.prf_a(b"\0" + self.mid.to_bytes(4, "big") + self.ni + self.nr)
@@ -371,9 +386,12 @@ class QuickMode(Exchange):
                 f"{self.sa.remote[0]}", NotifyType.INVALID_ID_INFORMATION)
         self.conn = conn
         ke = msg.opt(_core.KE, "KE")
+        # a lifetime longer than ours is taken, cut to ours and announced
+        suites, originals = lifetime.relaxed(conn.suites)
         self.chosen = proposal.select_phase2(
-            peer_sa, conn.suites, self.sa.natt,
+            peer_sa, suites, self.sa.natt,
             self._policy_filter(ke is not None) if self._policy_on() else None)
+        cut = lifetime.cap(self.chosen, originals)
         if self.chosen.group is not None:
             self._make_dh(self.chosen.group)
             self._pfs(ke, self.chosen.group)
@@ -387,14 +405,24 @@ class QuickMode(Exchange):
             payloads.append(_core.KE(self.dh.public))
         if ids:
             payloads += [_core.ID(i.id_type, i.data, i.protocol, i.port) for i in ids]
-        # TODO(NAT-OA: answer with ours and use the peer's for transport-mode
-        # checksum fix-ups when a NAT sits between transport-mode peers)
+        payloads += lifetime.notifications(cut, self.spis)
+        for pid, (secs, kb) in cut.items():
+            self.debug(10, "%s: the proposed lifetime is longer than ours; "
+                       "RESPONDER-LIFETIME %s s, %s KB", name_of(ProtocolId, pid),
+                       secs or "-", kb or "-")
         self.peer_nat_oa = [(o.id_type, o.data) for o in msg.all(_core.NatOA)]
+        payloads += self._nat_oa()
         self.got_reply(msg)
         self.step = 2
         self.debug(10, "connection %s, suite %s; sending message 2", conn.name,
                    self.chosen.suite_name)
         self.transmit(self._protect(payloads, self.ni), now, expect_reply=True)
+        # renegotiating a flow that is up: the initiator may use the new SA
+        # as soon as it has message 2, so its inbound half goes in now
+        ipsec = self._make_ipsec(now, self.peer_spis)
+        if self.engine.lifecycle.rekeys_flow(ipsec):
+            self.ipsec = ipsec
+            self.engine.lifecycle.install_inbound(ipsec)
 
     def _r_got_3(self, msg: InMessage, now: float) -> None:
         if len(msg.payloads) < 1 or not isinstance(msg.payloads[0], _core.Hash):
@@ -406,7 +434,8 @@ class QuickMode(Exchange):
                            NotifyType.INVALID_HASH_INFORMATION)
         self.sa.cipher.commit(self.mid)
         self.got_reply(msg)
-        self.ipsec = self._make_ipsec(now, self.peer_spis)
+        if self.ipsec is None:
+            self.ipsec = self._make_ipsec(now, self.peer_spis)
         self.finish(now)
         self.sa.cipher.forget(self.mid)
         self.engine.phase2_established(self, self.ipsec, now)
@@ -441,8 +470,22 @@ class QuickMode(Exchange):
                         protos=protos, local=self.sa.local, remote=self.sa.remote,
                         local_sel=self.local_sel, remote_sel=self.remote_sel,
                         created=now, message_id=self.mid,
-                        suite_name=self.chosen.suite_name, pfs_group=self.chosen.group)
+                        suite_name=self.chosen.suite_name, pfs_group=self.chosen.group,
+                        peer_oa=self._peer_original_address())
         return ipsec
+
+    def _peer_original_address(self) -> str | None:
+        """The peer's own address from its NAT-OA payloads: NAT-OAr from a
+        responder, NAT-OAi from an initiator (None if it sent none)."""
+        oas = self.peer_nat_oa
+        if len(oas) != 2:
+            return None
+        id_type, data = oas[1] if self.initiator else oas[0]
+        if (id_type, len(data)) not in ((IdType.IPV4_ADDR, 4), (IdType.IPV6_ADDR, 16)):
+            self.debug(10, "NAT-OA of type %d with %d bytes ignored", id_type,
+                       len(data))
+            return None
+        return str(ipaddress.ip_address(data))
 
 
 def _phase2_id(spec, sel: Selector) -> _core.ID:

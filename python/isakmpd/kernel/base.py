@@ -18,10 +18,13 @@ Shapes the daemon fills in:
   peer's original address from NAT-OA, or None.
 - An inbound SA completes the larval SA made by ``get_spi`` (``inbound``
   True: XFRM_MSG_UPDSA); an outbound one is new (XFRM_MSG_NEWSA).
+- ``update_sa`` changes an installed SA in place (XFRM_MSG_UPDSA): its
+  UDP encapsulation ports when the peer's NAT changed its mapping.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import socket
 from abc import ABC, abstractmethod
@@ -47,6 +50,7 @@ __all__ = [
     "SaRecord",
     "AcquireEvent",
     "ExpireEvent",
+    "MappingEvent",
     "EventSource",
     "KernelBackend",
     "KernelError",
@@ -387,6 +391,22 @@ class ExpireEvent:
     selector: Selector | None = None
 
 
+@dataclass(frozen=True)
+class MappingEvent:
+    """ESP for a UDP-encapsulated inbound SA (``spi`` to ``dst``) came, and
+    passed its integrity and replay checks, from another address or port
+    than the SA names: the peer's NAT changed its mapping (XFRM_MSG_MAPPING)."""
+
+    proto: int
+    spi: int
+    dst: str
+    reqid: int
+    old_src: str
+    old_sport: int
+    new_src: str
+    new_sport: int
+
+
 class EventSource(ABC):
     """Kernel events for the daemon's event loop (``add_reader(fileno())``)."""
 
@@ -427,6 +447,16 @@ class KernelBackend(ABC):
 
     @abstractmethod
     def add_sa(self, sa: SaSpec) -> None: ...
+
+    def update_sa(self, sa: SaSpec) -> None:
+        """Change the installed SA that ``sa`` names (protocol, SPI,
+        addresses) to ``sa``'s UDP encapsulation and lifetimes, keeping its
+        keys, sequence numbers and replay state; an SA that is gone is added.
+
+        This default asks ``add_sa`` for an update (``inbound`` set: what
+        completes a larval SA changes a complete one too), so that a backend
+        that forwards ``add_sa`` elsewhere updates as well."""
+        self.add_sa(dataclasses.replace(sa, inbound=True))
 
     @abstractmethod
     def delete_sa(

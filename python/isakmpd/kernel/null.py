@@ -80,6 +80,9 @@ class NullBackend(KernelBackend):
         self._larval.pop(key, None)
         self._sas[key] = sa
 
+    def update_sa(self, sa: SaSpec) -> None:
+        self._sas[(sa.proto, sa.spi, _norm(sa.dst))] = sa
+
     def delete_sa(
         self,
         proto: int,

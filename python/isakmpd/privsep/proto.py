@@ -19,7 +19,8 @@ message: JSON gives only dicts, lists, strings, numbers and booleans.
 SAs and policies travel as plain records (:func:`sa_to_wire`,
 :func:`sa_from_wire`...) that the parent checks field by field and then
 rebuilds as :class:`~isakmpd.kernel.base.SaSpec` / ``PolicySpec``, whose own
-checks run as well.
+checks run as well. The kernel's ACQUIRE and EXPIRE messages go the other
+way, one event a message, on a socket of their own (request EVENTS).
 """
 
 from __future__ import annotations
@@ -33,8 +34,19 @@ from collections.abc import Callable
 from typing import Any
 
 from ..kernel import algs
-from ..kernel.base import (AeadAlgo, Algo, AuthAlgo, Encap, Lifetimes, PolicySpec,
-                           SaSpec, Selector, Template)
+from ..kernel.base import (
+    AcquireEvent,
+    AeadAlgo,
+    Algo,
+    AuthAlgo,
+    Encap,
+    ExpireEvent,
+    Lifetimes,
+    PolicySpec,
+    SaSpec,
+    Selector,
+    Template,
+)
 
 #: the largest message either side sends or accepts
 MAX_MESSAGE = 65536
@@ -268,6 +280,8 @@ SCHEMAS: dict[str, dict[str, Check]] = {
                   "src": optional(address)},
     "ADD_POLICY": {"policy": POLICY},
     "DELETE_POLICY": {"policy": POLICY},
+    # a socket on which the parent passes the kernel's ACQUIRE and EXPIRE on
+    "EVENTS": {},
     # the daemon's life
     "RELOAD": {},
     "INIT_DONE": {},
@@ -352,3 +366,50 @@ def policy_from_wire(d: dict[str, Any]) -> PolicySpec:
     return PolicySpec(selector=sel, direction=d["direction"], action=d["action"],
                       priority=d["priority"],
                       templates=[Template(**t) for t in d["templates"]])
+
+
+# ------------------------------------------------------------------ kernel events
+def event_to_wire(ev: AcquireEvent | ExpireEvent) -> dict[str, Any]:
+    """An ACQUIRE or EXPIRE, as the parent passes it on to the child."""
+    if isinstance(ev, AcquireEvent):
+        return {"event": "ACQUIRE", "proto": ev.proto, "src": ev.src, "dst": ev.dst,
+                "selector": _sel_to_wire(ev.selector), "policy": _sel_to_wire(ev.policy),
+                "policy_index": ev.policy_index,
+                "policy_direction": ev.policy_direction, "reqid": ev.reqid,
+                "mode": ev.mode, "seq": ev.seq,
+                "templates": [{"proto": t.proto, "mode": t.mode, "src": t.src,
+                               "dst": t.dst, "reqid": t.reqid, "spi": t.spi}
+                              for t in ev.templates]}
+    return {"event": "EXPIRE", "proto": ev.proto, "spi": ev.spi, "src": ev.src,
+            "dst": ev.dst, "mode": ev.mode, "reqid": ev.reqid, "hard": ev.hard,
+            "selector": _sel_to_wire(ev.selector)}
+
+
+_ACQUIRE = record({"event": one_of("ACQUIRE"), "proto": PROTO, "src": address,
+                   "dst": address, "selector": SELECTOR, "policy": SELECTOR,
+                   "policy_index": U32, "policy_direction": one_of("in", "out", "fwd"),
+                   "reqid": U32, "mode": one_of("tunnel", "transport"), "seq": U32,
+                   "templates": list_of(TEMPLATE, 8)})
+_EXPIRE = record({"event": one_of("EXPIRE"), "proto": PROTO, "spi": U32,
+                  "src": address, "dst": address, "mode": one_of("tunnel", "transport"),
+                  "reqid": U32, "hard": boolean, "selector": optional(SELECTOR)})
+
+
+def event_from_wire(value: Any) -> AcquireEvent | ExpireEvent:
+    """ProtocolError (or ValueError) if ``value`` is no event."""
+    kind = value.get("event") if isinstance(value, dict) else None
+    if kind == "ACQUIRE":
+        d = _ACQUIRE(value)
+        sel, pol = _sel_from_wire(d["selector"]), _sel_from_wire(d["policy"])
+        assert sel is not None and pol is not None
+        return AcquireEvent(
+            proto=d["proto"], src=d["src"], dst=d["dst"], selector=sel, policy=pol,
+            policy_index=d["policy_index"], policy_direction=d["policy_direction"],
+            reqid=d["reqid"], mode=d["mode"], seq=d["seq"],
+            templates=tuple(Template(**t) for t in d["templates"]))
+    if kind == "EXPIRE":
+        d = _EXPIRE(value)
+        return ExpireEvent(proto=d["proto"], spi=d["spi"], src=d["src"], dst=d["dst"],
+                           mode=d["mode"], reqid=d["reqid"], hard=d["hard"],
+                           selector=_sel_from_wire(d["selector"]))
+    raise ProtocolError(f"not a kernel event: {_show(value)}")

@@ -6,6 +6,7 @@
 
 mod ecp;
 mod modp;
+mod mont;
 mod primes;
 
 pub use ecp::{EcpGroup, EcpPrivate};

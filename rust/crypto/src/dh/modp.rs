@@ -1,16 +1,16 @@
 //! MODP Diffie-Hellman over the Oakley groups 1, 2, 5 and 14-18.
 //!
-//! Exponentiation is crypto-bigint's fixed-window exponentiation in
-//! Montgomery form with a constant-time table lookup: its running time
+//! Exponentiation is Montgomery arithmetic of our own (`mont.rs`): g^x with
+//! the generator 2 as a squaring and a modular doubling per bit, y^x with a
+//! fixed window and a lookup that reads the whole table. Its running time
 //! depends on the exponent's bit length (a public setting), never on the
 //! exponent's value.
 
 use std::sync::OnceLock;
 
-use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
-use crypto_bigint::{Odd, Uint, U1024, U1536, U2048, U3072, U4096, U6144, U768, U8192};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use super::mont::{limbs_from_be, limbs_to_be, Montgomery};
 use super::primes;
 use crate::error::{Error, Result};
 
@@ -89,63 +89,42 @@ impl ModpGroup {
         Ok(bits)
     }
 
+    /// The Montgomery constants of the prime, computed once.
+    fn montgomery(&self) -> Option<&'static Montgomery> {
+        static CELLS: [OnceLock<Option<Montgomery>>; 8] = [
+            OnceLock::new(),
+            OnceLock::new(),
+            OnceLock::new(),
+            OnceLock::new(),
+            OnceLock::new(),
+            OnceLock::new(),
+            OnceLock::new(),
+            OnceLock::new(),
+        ];
+        let i = GROUPS.iter().position(|g| g.id == self.id)?;
+        CELLS.get(i)?.get_or_init(|| Montgomery::new(&self.prime())).as_ref()
+    }
+
     /// `base ^ exp mod p`, with `base` and `exp` big-endian of the prime's
     /// length; only the low `exp_bits` bits of `exp` are used, and the time
-    /// taken depends on `exp_bits` only.
-    fn pow(&self, base: &[u8], exp: &[u8], exp_bits: u32) -> Zeroizing<Vec<u8>> {
-        if base.len() != self.byte_len() || exp.len() != self.byte_len() {
+    /// taken depends on `exp_bits` only. `base` None is the generator 2.
+    fn pow(&self, base: Option<&[u8]>, exp: &[u8], exp_bits: u32) -> Zeroizing<Vec<u8>> {
+        let Some(mont) = self.montgomery() else {
+            return Zeroizing::new(Vec::new());
+        };
+        if exp.len() != self.byte_len() || base.is_some_and(|b| b.len() != self.byte_len()) {
             return Zeroizing::new(Vec::new());
         }
-        macro_rules! dispatch {
-            ($($bits:literal => $ty:ty, $cell:ident;)*) => {
-                match self.bits {
-                    $($bits => {
-                        static $cell: OnceLock<FixedMontyParams<{ <$ty>::LIMBS }>> =
-                            OnceLock::new();
-                        let params = $cell.get_or_init(|| params_of(self.prime_hex));
-                        pow_fixed(params, base, exp, exp_bits)
-                    })*
-                    _ => Zeroizing::new(Vec::new()),
-                }
-            };
-        }
-        dispatch! {
-            768 => U768, P768;
-            1024 => U1024, P1024;
-            1536 => U1536, P1536;
-            2048 => U2048, P2048;
-            3072 => U3072, P3072;
-            4096 => U4096, P4096;
-            6144 => U6144, P6144;
-            8192 => U8192, P8192;
-        }
+        let mut e = limbs_from_be(exp, mont.len());
+        let mut r = match base {
+            None => mont.pow2(&e, exp_bits),
+            Some(b) => mont.pow(&limbs_from_be(b, mont.len()), &e, exp_bits),
+        };
+        e.zeroize();
+        let out = Zeroizing::new(limbs_to_be(&r, self.byte_len()));
+        r.zeroize();
+        out
     }
-}
-
-/// Montgomery parameters of a prime given in hex of exactly `LIMBS` limbs.
-fn params_of<const LIMBS: usize>(prime_hex: &str) -> FixedMontyParams<LIMBS> {
-    // The constant primes are odd and of the right length (tested).
-    FixedMontyParams::new_vartime(Odd::<Uint<LIMBS>>::from_be_hex(prime_hex))
-}
-
-// TODO(perf): about 1.4-1.5x OpenSSL's time at MODP-2048 with a 224-bit
-// exponent (0.33-0.37 ms against 0.24 ms); closing the gap needs a dedicated
-// Montgomery squaring or a wider window than crypto-bigint's 4 bits.
-fn pow_fixed<const LIMBS: usize>(
-    params: &FixedMontyParams<LIMBS>,
-    base: &[u8],
-    exp: &[u8],
-    exp_bits: u32,
-) -> Zeroizing<Vec<u8>> {
-    let mut e = Uint::<LIMBS>::from_be_slice(exp);
-    let b = FixedMontyForm::new(&Uint::<LIMBS>::from_be_slice(base), params);
-    let mut r = b.pow_amm_bounded_exp(&e, exp_bits);
-    e.zeroize();
-    let mut out = r.retrieve();
-    r.zeroize();
-    let bytes = Zeroizing::new(out.to_be_bytes().as_ref().to_vec());
-    out.zeroize();
-    bytes
 }
 
 /// A MODP private exponent, zeroized on drop.
@@ -194,17 +173,13 @@ impl ModpPrivate {
 
     /// The public value g^x, big-endian of the prime's length.
     pub fn public(&self) -> Vec<u8> {
-        let mut two = vec![0u8; self.group.byte_len()];
-        if let Some(last) = two.last_mut() {
-            *last = 2;
-        }
-        self.group.pow(&two, &self.exp, self.exp_bits).to_vec()
+        self.group.pow(None, &self.exp, self.exp_bits).to_vec()
     }
 
     /// The shared secret y^x, after checking 1 < y < p-1 and its length.
     pub fn compute(&self, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         check_public(self.group, peer)?;
-        Ok(self.group.pow(peer, &self.exp, self.exp_bits))
+        Ok(self.group.pow(Some(peer), &self.exp, self.exp_bits))
     }
 }
 
