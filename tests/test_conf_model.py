@@ -110,6 +110,8 @@ DH-exponent-bits=full
     ("Loglevel=7=100", "Loglevel"),
     ("Delete-SAs=maybe", "Delete-SAs"),
     ("Retransmits=-1", "Retransmits"),
+    ("Retransmits=99999999999999999999999999", "Retransmits"),
+    ("Max-Half-Open=2147483648", "Max-Half-Open"),
     ("Check-interval=1m", "Check-interval"),
     ("Default-phase-2-lifetime=1200,60", "Default-phase-2-lifetime"),
 ])

@@ -150,7 +150,8 @@ def test_phase1_no_overlap(isakmpd_log):
     assert w.counts() == e.counts() == (0, 0)
     fails = isakmpd_log.matching("failed")
     assert fails == [
-        f"Main Mode with {WEST_IP} failed: no acceptable phase 1 proposal",
+        f"Main Mode with {WEST_IP} failed: no acceptable phase 1 proposal; the peer "
+        "offered AES_CBC-128/SHA/PRE_SHARED/MODP_2048",
         f"Main Mode with {EAST_IP} failed: peer answered with NO_PROPOSAL_CHOSEN "
         f"(protocol ISAKMP, SPI {n.spi.hex()})"]
     _assert_clean(net, w, e)

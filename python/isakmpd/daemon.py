@@ -321,6 +321,7 @@ class Daemon:
                 _log.error("reload: monitor: %s", e.strerror or e)
         try:
             conf = Conf.load(self.opts.config)
+            model.general(conf)  # a [General] value out of range refuses the file
         except ConfigError as e:
             _log.error("reload failed, keeping the running configuration: %s", e)
             return

@@ -18,11 +18,13 @@ import errno
 import ipaddress
 import socket
 import struct
+import time
 from typing import Callable
 
 from . import log
 from .constants import NATT_KEEPALIVE, NON_ESP_MARKER
 from .log import Cls
+from .loglimit import LogLimiter
 from .sa import Addr
 
 IP_PKTINFO = 8
@@ -35,6 +37,9 @@ MAX_DATAGRAM = 65535
 Receiver = Callable[[bytes, Addr, Addr], None]
 
 _log = log.logger(Cls.TRANSPORT)
+#: sending fails per datagram: a flood of forged, unreachable sources must
+#: not flood the log too
+_send_limit = LogLimiter()
 
 
 def _norm(host: str) -> str:
@@ -171,7 +176,8 @@ class UdpSocket:
         try:
             self.sock.sendmsg([data], anc, 0, remote)
         except OSError as e:
-            _log.warning("send to %s:%d failed: %s", remote[0], remote[1], e.strerror)
+            _send_limit.warning(_log, "send", time.monotonic(), "send to %s:%d failed: %s",
+                                remote[0], remote[1], e.strerror)
 
 
 class Transport:

@@ -63,11 +63,17 @@ def log_once(conf: Conf, messages) -> None:
 # ------------------------------------------------------------------ General
 
 
+#: the largest number a [General] setting takes (seconds: 68 years)
+INT_MAX = 2**31 - 1
+
+
 def _int(conf: _View, tag: str, default: int, minimum: int = 0) -> int:
     v = conf.get_int("General", tag, default)
     assert v is not None
     if v < minimum:
         raise conf.error("General", tag, f"[General] {tag}={v} is below {minimum}")
+    if v > INT_MAX:
+        raise conf.error("General", tag, f"[General] {tag}={v} is above {INT_MAX}")
     return v
 
 

@@ -58,8 +58,8 @@ def handle(engine: "Engine", sa: IsakmpSA, msg: InMessage, now: float) -> None:
         for n in msg.all(_core.Notify):
             engine.unprotected_notify(sa, n, msg, now)
         if msg.all(_core.Delete):
-            log.logger(Cls.EXCHANGE).warning(
-                "ignoring unprotected DELETE from %s", peer)
+            engine.loglimit.warning(log.logger(Cls.EXCHANGE), "unprotected delete",
+                                    now, "ignoring unprotected DELETE from %s", peer)
         return
     payloads = msg.payloads
     if msg.header.message_id == 0:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from .. import _core, log
 from ..constants import (KEY_IKE, SUPPORTED_GROUPS, AuthAlg, AuthMethod, Doi, EncAlg,
-                         EncapMode, HashAlg, IkeAttr, IpsecAttr, LifeType, NotifyType,
+                         EncapMode, Group, HashAlg, IkeAttr, IpsecAttr, LifeType, NotifyType,
                          ProtocolId, Situation)
 from ..errors import CryptoError, MessageError
 from ..kernel import algs
@@ -232,8 +232,40 @@ def select_phase1(peer_sa: _core.SA, ours: Sequence["IkeTransformSpec"],
     if keyless:
         names = ", ".join(AuthMethod.confname(m) for m in sorted(keyless))
         why = f" (we lack the key or certificate for {names})"
-    raise ExchangeFailed(f"no acceptable phase 1 proposal{why}",
-                         NotifyType.NO_PROPOSAL_CHOSEN)
+    raise ExchangeFailed(f"no acceptable phase 1 proposal{why}; the peer offered "
+                         f"{offered_phase1(peer_sa)}", NotifyType.NO_PROPOSAL_CHOSEN)
+
+
+#: at most this many of a peer's transforms are named in a log line
+OFFERED_MAX = 8
+
+
+def offered_phase1(peer_sa: _core.SA) -> str:
+    """The peer's phase-1 transforms in isakmpd's words, e.g.
+    ``AES_CBC-256/SHA/PRE_SHARED/MODP_2048``, for the operator who has to
+    find out why nothing matched."""
+    names: list[str] = []
+    fields = ((IkeAttr.ENCRYPTION_ALGORITHM, EncAlg), (IkeAttr.HASH_ALGORITHM, HashAlg),
+              (IkeAttr.AUTHENTICATION_METHOD, AuthMethod),
+              (IkeAttr.GROUP_DESCRIPTION, Group))
+    for prop in peer_sa.proposals:
+        for xf in prop.transforms:
+            try:
+                attrs = attrs_dict(xf.attributes, IkeAttr)
+            except ValueError as e:
+                names.append(f"#{xf.number} ({e})")
+                continue
+            parts = []
+            for attr, enum in fields:
+                vals = attrs.get(attr)
+                parts.append(enum.confname(vals[0]) if vals else "-")
+            if IkeAttr.KEY_LENGTH in attrs:
+                parts[0] += f"-{attrs[IkeAttr.KEY_LENGTH][0]}"
+            names.append("/".join(parts))
+    if not names:
+        return "no ISAKMP transform"
+    more = len(names) - OFFERED_MAX
+    return ", ".join(names[:OFFERED_MAX]) + (f" and {more} more" if more > 0 else "")
 
 
 def accept_phase1_reply(reply: _core.SA, ours: Sequence["IkeTransformSpec"]

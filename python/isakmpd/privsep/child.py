@@ -40,7 +40,7 @@ _log = log.logger(Cls.MISC)
 TIMEOUT = 30.0
 #: modules the child never needs (netlink is the parent's)
 NOT_IMPORTED = ("isakmpd.__main__", "isakmpd.kernel.xfrm", "isakmpd.kernel.netns",
-                "isakmpd.privsep.monitor")
+                "isakmpd.privsep.monitor", "isakmpd.bench", "isakmpd.fuzzer")
 #: modules imported later by what the child runs (lazily, by the standard
 #: library or cryptography); a chrooted child can no longer load them
 ALSO_IMPORTED = ("logging.handlers", "encodings.idna", "_strptime", "json.decoder",
