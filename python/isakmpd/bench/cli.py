@@ -2,6 +2,7 @@
 
     isakmpd-bench run [-n COUNT] [-w WINDOW] [--profile modp2048] [--repeat 3]
     isakmpd-bench mesh [-n COUNT]          # in memory: CPU per setup, each side
+    isakmpd-bench scale [-n COUNT ...]     # in memory: bytes per SA, idle timers
 
 ``run`` makes two network namespaces (initiator, responder) and, for every
 initiator and responder asked for (``--initiators ours,load-tester``,
@@ -44,6 +45,10 @@ class Trial:
     p99: float = 0.0
     responder_cpu: float = 0.0
     responder_peak_rss: int = 0
+    #: resident memory the responder grew by, per SA set up
+    responder_rss_per_setup: float = 0.0
+    #: the responder's CPU share over a few idle seconds with every SA up
+    responder_idle_cpu: float = 0.0
     initiator_cpu_share: float = 0.0
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)
     error: str = ""
@@ -125,11 +130,17 @@ def trial(net: BenchNet, work: Path, initiator: str, responder: str, cpus: str,
         r.start(cpus or None)
         time.sleep(0.5)
         cpu0 = r.cpu()
+        rss0 = r.rss()
         out = (_our_initiator(net, a) if initiator == "ours"
                else _load_tester(net, work, a))
         time.sleep(0.5)
         t.responder_cpu = r.cpu() - cpu0
         t.responder_peak_rss = r.peak_rss()
+        if out["setups"]:
+            t.responder_rss_per_setup = (r.rss() - rss0) / int(out["setups"])
+        idle0 = r.cpu()
+        time.sleep(a.idle_seconds)
+        t.responder_idle_cpu = (r.cpu() - idle0) / a.idle_seconds
         t.setups = int(out["setups"])
         t.rate = float(out["rate"])
         t.p50, t.p90, t.p99 = out["p50"], out["p90"], out["p99"]
@@ -148,7 +159,8 @@ def trial(net: BenchNet, work: Path, initiator: str, responder: str, cpus: str,
 def _print_trials(trials: list[Trial]) -> None:
     print(f"{'initiator':12s} {'responder':10s} {'cpus':5s} {'setups':>7s} "
           f"{'per s':>8s} {'p50 ms':>7s} {'p90 ms':>7s} {'p99 ms':>7s} "
-          f"{'rsp ms/SA':>9s} {'rsp RSS MiB':>11s} {'ini CPU':>7s}  load")
+          f"{'rsp ms/SA':>9s} {'rsp RSS MiB':>11s} {'KiB/SA':>6s} {'idle':>5s} "
+          f"{'ini CPU':>7s}  load")
     for t in trials:
         if t.error:
             print(f"{t.initiator:12s} {t.responder:10s} {t.cpus:5s} ERROR {t.error}")
@@ -156,7 +168,9 @@ def _print_trials(trials: list[Trial]) -> None:
         print(f"{t.initiator:12s} {t.responder:10s} {t.cpus:5s} {t.setups:7d} "
               f"{t.rate:8.1f} {t.p50 * 1e3:7.1f} {t.p90 * 1e3:7.1f} "
               f"{t.p99 * 1e3:7.1f} {t.cpu_per_setup_ms:9.2f} "
-              f"{t.responder_peak_rss / 2**20:11.1f} {t.initiator_cpu_share:7.0%}  "
+              f"{t.responder_peak_rss / 2**20:11.1f} "
+              f"{t.responder_rss_per_setup / 1024:6.1f} {t.responder_idle_cpu:5.1%} "
+              f"{t.initiator_cpu_share:7.0%}  "
               f"{t.load[0]:.2f}")
 
 
@@ -179,7 +193,8 @@ def cmd_run(a: argparse.Namespace) -> int:
         initiators = [i for i in initiators if i != "load-tester"]
     load = os.getloadavg()
     print(f"isakmpd-bench: {a.count} MM+QM per trial, window {a.window}, "
-          f"{confgen.PROFILES[a.profile].label}, PSK; {time.strftime('%Y-%m-%d %H:%M %Z')}, "
+          f"{confgen.PROFILES[a.profile].label}, PSK; "
+          f"{time.strftime('%Y-%m-%d %H:%M %Z')}, "
           f"{os.cpu_count()} CPUs, load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
           flush=True)
     cpu_sets = ["0", ""] if a.scaling else [a.cpus]
@@ -209,7 +224,8 @@ def cmd_run(a: argparse.Namespace) -> int:
                   f"ratio {ours / sw:.2f}")
     if a.scaling:
         for ini in initiators:
-            one, two = _best(trials, ini, "ours", "0"), _best(trials, ini, "ours", "all")
+            one = _best(trials, ini, "ours", "0")
+            two = _best(trials, ini, "ours", "all")
             if one and two:
                 print(f"  our responder, initiator {ini}: 1 CPU {one:.1f}/s, "
                       f"all CPUs {two:.1f}/s, ratio {two / one:.2f}")
@@ -229,6 +245,19 @@ def cmd_mesh(a: argparse.Namespace) -> int:
     print(f"in memory: {r.setups} MM+QM ({prof.label}) in {r.wall:.2f} s; CPU per "
           f"setup: initiator {r.per_setup_initiator * 1e3:.2f} ms, responder "
           f"{r.per_setup_responder * 1e3:.2f} ms; load {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+def cmd_scale(a: argparse.Namespace) -> int:
+    from . import scale
+
+    prof = confgen.PROFILES[a.profile]
+    for n in a.count:
+        r = scale.run(n, prof, window=a.window, trace=not a.no_tracemalloc)
+        print(scale.report(r), flush=True)
+        if a.json:
+            with open(a.json, "a") as f:
+                f.write(json.dumps(asdict(r)) + "\n")
     return 0
 
 
@@ -255,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--no-dh-pool", action="store_true",
                    help="our responder makes its DH key pairs in line")
     r.add_argument("--max-seconds", type=float, default=180.0)
+    r.add_argument("--idle-seconds", type=float, default=3.0,
+                   help="how long the responder's idle CPU is watched after a trial")
     r.add_argument("--json", help="write the trials to this file")
     r.add_argument("--netns-prefix", default="ikb",
                    help="first letters of the two namespaces' names")
@@ -262,12 +293,20 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("-n", "--count", type=int, default=500)
     m.add_argument("-w", "--window", type=int, default=64)
     m.add_argument("--profile", default="modp2048", choices=sorted(confgen.PROFILES))
+    s = sub.add_parser("scale", help="in memory: memory per SA, idle timers")
+    s.add_argument("-n", "--count", type=int, nargs="+", default=[10000],
+                   help="SAs of each kind (one run per number)")
+    s.add_argument("-w", "--window", type=int, default=64)
+    s.add_argument("--profile", default="modp2048", choices=sorted(confgen.PROFILES))
+    s.add_argument("--no-tracemalloc", action="store_true",
+                   help="resident memory only (faster)")
+    s.add_argument("--json", help="append the results to this file")
     a = p.parse_args(argv)
     if a.cmd is None:
         p.print_help()
         return 2
     try:
-        return cmd_run(a) if a.cmd == "run" else cmd_mesh(a)
+        return {"run": cmd_run, "mesh": cmd_mesh, "scale": cmd_scale}[a.cmd](a)
     except BenchError as e:
         print(f"isakmpd-bench: {e}", file=sys.stderr)
         return 1

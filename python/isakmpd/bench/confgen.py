@@ -44,8 +44,10 @@ def _mask(net: str) -> tuple[str, str]:
 def initiator_conf(sources: list[str], responder: str, profile: Profile,
                    psk: str = PSK, natt: bool = False) -> str:
     """One [Phase 1] peer ``p<i>`` (Local-address = the i-th source) and
-    one connection ``c<i>`` per source, host to host (the IKE addresses as
-    IDs). No connection is listed in [Phase 2]: the generator starts them."""
+    one connection ``c<i>`` per source, host to host with the IKE addresses
+    as explicit IPV4_ADDR IDs (charon answers a Quick Mode without IDs with
+    IDs of its own, which an initiator must refuse). No connection is listed
+    in [Phase 2]: the generator starts them."""
     lines = ["[General]", "Check-interval= 100000", "Retransmits= 3",
              "Exchange-max-time= 60", "",
              "[main]", "DOI= IPSEC", "EXCHANGE_TYPE= ID_PROT",
@@ -57,7 +59,9 @@ def initiator_conf(sources: list[str], responder: str, profile: Profile,
                   f"Local-address= {src}", f"Authentication= {psk}",
                   "Configuration= main", "",
                   f"[c{i}]", "Phase= 2", f"ISAKMP-peer= p{i}",
-                  "Configuration= quick", ""]
+                  "Configuration= quick", f"Local-ID= l{i}", "Remote-ID= rsp", "",
+                  f"[l{i}]", "ID-type= IPV4_ADDR", f"Address= {src}", ""]
+    lines += ["[rsp]", "ID-type= IPV4_ADDR", f"Address= {responder}", ""]
     return "\n".join(lines) + "\n"
 
 

@@ -60,6 +60,8 @@ class Mesh:
                                 _Spi(2 if seed else 0),
                                 lambda remote: RESPONDER, natt=False)
         self.cpu = {"initiator": 0.0, "responder": 0.0}
+        #: the first peer the next run() starts with
+        self.next_peer = 0
         self.now = 0.0
 
     def _timed(self, side: str, fn, *args) -> None:  # type: ignore[no-untyped-def]
@@ -88,11 +90,15 @@ class Mesh:
                 return
 
     def run(self, count: int | None = None, window: int = 64,
-            max_seconds: float = 600.0) -> MeshResult:
+            max_seconds: float = 600.0, first: int | None = None) -> MeshResult:
         """Set up ``count`` (default: one per peer) MM+QM pairs, ``window``
-        at a time; the clock is the real one."""
-        count = len(self.sources) if count is None else min(count, len(self.sources))
-        todo = deque(f"c{i}" for i in range(count))
+        at a time, with the peers from ``first`` on (default: after those
+        of the previous runs); the clock is the real one."""
+        first = self.next_peer if first is None else first
+        count = (len(self.sources) - first if count is None
+                 else min(count, len(self.sources) - first))
+        todo = deque(f"c{i}" for i in range(first, first + count))
+        self.next_peer = first + count
         started: dict[str, float] = {}
         latencies: list[float] = []
         t0 = time.monotonic()

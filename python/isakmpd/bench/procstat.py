@@ -70,3 +70,7 @@ def rss(pid: int) -> int:
 
 def tree_peak_rss(pid: int) -> int:
     return sum(peak_rss(p) for p in tree(pid))
+
+
+def tree_rss(pid: int) -> int:
+    return sum(rss(p) for p in tree(pid))

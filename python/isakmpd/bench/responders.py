@@ -66,6 +66,9 @@ class OurDaemon:
     def peak_rss(self) -> int:
         return procstat.tree_peak_rss(self.pid)
 
+    def rss(self) -> int:
+        return procstat.tree_rss(self.pid)
+
     def established(self) -> int:
         """IPsec SAs it has logged as established."""
         text = self.log.read_text(errors="replace") if self.log.exists() else ""

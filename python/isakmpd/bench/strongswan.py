@@ -22,8 +22,10 @@ from pathlib import Path
 from . import procstat
 from .netns import BenchError
 
+# load-tester before kernel-netlink: the first kernel interface registered
+# wins, and the plugin's fake one must take the SAs
 PLUGINS = ("random nonce openssl aes sha1 sha2 hmac gmp pem pkcs1 x509 pubkey "
-           "kernel-netlink socket-default load-tester")
+           "load-tester kernel-netlink socket-default")
 
 
 def cache_dir() -> Path:
@@ -88,15 +90,22 @@ def _conf(run_dir: Path, log: Path, lt: LoadTest, threads: int = 16) -> str:
         f"      initiators = {lt.initiators}",
         f"      iterations = {lt.iterations}",
         f"      initiator = {lt.initiator or '0.0.0.0'}",
-        f"      responder = {lt.responder or '127.0.0.1'}",
+        f"      responder = {lt.responder or '0.0.0.0'}",
         "      initiator_auth = psk",
+        # the responder takes any initiator ID (the plugin expects its own
+        # FQDNs otherwise); printf-escaped, since the plugin formats it
+        # and the initiator any responder ID
+        ("      responder_id = %%any" if lt.initiators
+         else "      initiator_id = %%any"),
         "      responder_auth = psk",
         f"      preshared_key = {lt.psk}",
         f"      proposal = {lt.ike}",
         f"      esp = {lt.esp}",
         "      mode = tunnel",
-        "      ike_rekey = 0",
-        "      child_rekey = 0",
+        # lifetimes a responder accepts (0 would be offered as a zero
+        # lifetime); far beyond a run, so nothing is rekeyed
+        "      ike_rekey = 3600",
+        "      child_rekey = 1200",
         "      delete_after_established = no",
         "      shutdown_when_complete = no",
         f"      init_limit = {lt.init_limit}",
@@ -160,6 +169,9 @@ class Charon:
 
     def peak_rss(self) -> int:
         return procstat.tree_peak_rss(self.pid)
+
+    def rss(self) -> int:
+        return procstat.tree_rss(self.pid)
 
     def established_times(self) -> list[float]:
         """When each CHILD_SA came up (epoch seconds, from the log)."""
