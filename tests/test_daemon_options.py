@@ -98,7 +98,7 @@ def test_debug_classes_and_levels(
     assert "Exch 40 " not in wl  # class 7 stays at 10
     assert not re.search(r" (Trpt|UI  |Sdep) \d\d ", wl)  # A=0 switched them off
     assert " Trpt " not in el and " UI   " not in el  # 1=0 and 10=0 after A=70
-    assert re.search(r" Sdep 10 installed", el)
+    assert re.search(r" Sdep 10 recorded \(-n\) 2 SAs", el)
 
 
 def test_loglevel_in_the_configuration(

@@ -55,6 +55,7 @@ class Daemon:
         self.loop = asyncio.get_event_loop()
         self.kernel = (MonitorKernel(monitor) if monitor is not None
                        else flows.open_backend(opts, self.rand))
+        self.kernel.changes_kernel = not opts.no_kernel
         self.engine = Engine(conf, self.rand, self._get_spi, route_source,
                              listen_port=opts.listen_port,
                              initiator_port=opts.local_port, natt=not opts.no_natt,

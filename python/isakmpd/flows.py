@@ -233,7 +233,8 @@ class FlowManager:
             entry[2].append(pol)
         if lacks is not None:
             raise lacks
-        log.debug(Cls.SYSDEP, 10, f"installed {len(sas)} SAs and {len(pols)} flows for "
+        verb = "installed" if self.kernel.changes_kernel else "recorded (-n)"
+        log.debug(Cls.SYSDEP, 10, f"{verb} {len(sas)} SAs and {len(pols)} flows for "
                   f"{ipsec.name} ({'+'.join(todo) or 'nothing new'})")
 
     def _take_policy(self, pol: PolicySpec) -> None:

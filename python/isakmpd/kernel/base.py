@@ -428,6 +428,9 @@ class KernelBackend(ABC):
     :class:`KernelLacksESP` on a kernel without ESP/AH/IPcomp.
     """
 
+    #: False for a backend that only records what it is asked (``-n``)
+    changes_kernel = True
+
     @abstractmethod
     def get_spi(
         self,

@@ -35,6 +35,8 @@ _SaKey = tuple[int, int, str]  # proto, spi, dst
 class NullBackend(KernelBackend):
     """Records SAs and policies; never touches the kernel."""
 
+    changes_kernel = False
+
     def __init__(self, rand: Callable[[], int] | None = None) -> None:
         self._rand = rand or (lambda: secrets.randbits(32))
         self._larval: dict[_SaKey, str] = {}  # -> src

@@ -503,11 +503,15 @@ class Monitor:
     def cleanup(self) -> None:
         """Remove every SA and policy the child installed and did not
         remove (all of them, if it crashed)."""
-        left = len(self.sas) + len(self.larval) + len(self.policies)
-        if left:
+        # SPIs of negotiations still under way at the end are normal; SAs
+        # and policies are left only by a child that did not finish cleanly
+        if self.sas or self.policies:
             _log.warning("removing what the child left in the kernel: %d SAs, %d "
                          "SPIs, %d policies", len(self.sas), len(self.larval),
                          len(self.policies))
+        elif self.larval:
+            log.debug(Cls.SYSDEP, 10, f"monitor: releasing {len(self.larval)} SPI(s) "
+                      "of negotiations under way")
         for (p, spi, dst), src in [*self.sas.items(), *self.larval.items()]:
             try:
                 self.kernel.delete_sa(p, spi, dst, src=src)
