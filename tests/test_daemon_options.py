@@ -551,3 +551,21 @@ def test_fifo_in_a_missing_folder_is_a_clear_error(
     assert proc.returncode == 1
     assert f"Default {fifo}: FIFO: No such file or directory" in out.decode()
     assert not d.pid_path.exists()
+
+
+@pytest.mark.parametrize("separated", [True, False], ids=["privsep", "no-privsep"])
+def test_a_pid_file_that_cannot_be_written_is_fatal(
+    netns_pair: lab.NetnsPair, isakmpd_factory: Factory, tmp_path: Path,
+    separated: bool
+) -> None:
+    w, e = netns_pair.west, netns_pair.east
+    nowhere = tmp_path / "no-such-dir" / "isakmpd.pid"
+    extra = [] if separated else ["--no-privsep"]
+    d = isakmpd_factory(w, conf_for(w, e, active=False),
+                        args=["-n", *extra, "-i", str(nowhere)], start=False)
+    proc = lab.popen(w, d.argv(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                     env=d.environ())
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1, out.decode()
+    assert f"cannot write pid file {nowhere}" in out.decode()
+    assert not d.fifo_path.exists()

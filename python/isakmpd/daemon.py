@@ -489,8 +489,16 @@ class Daemon:
                 self.request_shutdown()
         else:
             self.wrote_pidfile = _write_pidfile(self.opts.pidfile)
-            _ready(self.ready_fd)
-            self.ready_fd = None
+            if not self.wrote_pidfile:  # as isakmpd: fatal
+                self.ui.close()
+                self.transport.close()
+                self.kernel.close()
+                if self.engine.dh_pool is not None:
+                    self.engine.dh_pool.close()
+                return 1
+            else:
+                _ready(self.ready_fd)
+                self.ready_fd = None
         _log.info("isakmpd %s started%s%s", __version__,
                   " (no kernel changes: -n)" if self.opts.no_kernel else "",
                   "" if self.active else " in passive mode (-S)")
@@ -579,7 +587,7 @@ def _write_pidfile(path: str) -> bool:
             f.write(f"{os.getpid()}\n")
         return True
     except OSError as e:
-        _log.warning("cannot write pid file %s: %s", path, e.strerror)
+        _log.error("cannot write pid file %s: %s", path, e.strerror)
         return False
 
 

@@ -164,13 +164,19 @@ def run(opts: Options, conf: Conf, ident: Identity, ready_fd: int | None,
         log.debug(Cls.MISC, 50, f"monitor: allowed: {line}")
     wrote_pid = False
     ready = False
+    pid_failed = False
 
     def started() -> None:
-        nonlocal wrote_pid
+        nonlocal wrote_pid, pid_failed
         wrote_pid = write_pid()
+        if not wrote_pid:  # as isakmpd: fatal; the child is told to stop
+            pid_failed = True
+            _forward(pid, signal.SIGTERM)
 
     def init_done() -> None:
         nonlocal ready
+        if pid_failed:
+            return
         ready = True
         _ready(ready_fd)
 
@@ -195,7 +201,8 @@ def run(opts: Options, conf: Conf, ident: Identity, ready_fd: int | None,
                           fifo=None if opts.fifo == "-" else opts.fifo,
                           on_started=started, on_init_done=init_done)
         try:
-            return monitor.serve(pid)
+            status = monitor.serve(pid)
+            return 1 if pid_failed else status
         finally:
             kernel.close()
             monitor.remove_fifo()
