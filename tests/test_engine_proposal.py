@@ -176,7 +176,8 @@ def test_phase2_no_overlap(isakmpd_log):
     assert int.from_bytes(n.spi, "big") == w.spis[0]
     fails = isakmpd_log.matching("failed")
     assert fails == [
-        f"Quick Mode with {WEST_IP} failed: no acceptable phase 2 proposal",
+        f"Quick Mode with {WEST_IP} failed: no acceptable phase 2 proposal; the peer "
+        "offered #1 ESP AES-128/HMAC_SHA/MODP_1024/TUNNEL/1200s",
         f"Quick Mode with {EAST_IP} failed: peer answered with NO_PROPOSAL_CHOSEN "
         f"(protocol IPSEC_ESP, SPI {n.spi.hex()})"]
     # west gives its SPI back; phase 1 stays

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from .. import _core, log
-from ..constants import (KEY_IKE, SUPPORTED_GROUPS, AuthAlg, AuthMethod, Doi, EncAlg,
-                         EncapMode, Group, HashAlg, IkeAttr, IpsecAttr, LifeType, NotifyType,
-                         ProtocolId, Situation)
+from ..constants import (KEY_IKE, SUPPORTED_GROUPS, AhTransform, AuthAlg, AuthMethod,
+                         Doi, EncAlg, EncapMode, EspTransform, Group, HashAlg, IkeAttr,
+                         IpsecAttr, LifeType, NotifyType, ProtocolId, Situation, name_of)
 from ..errors import CryptoError, MessageError
 from ..kernel import algs
 from ..log import Cls
@@ -472,8 +472,46 @@ def select_phase2(peer_sa: _core.SA, suites: Sequence["SuiteSpec"], natt: NattSt
                     break  # as isakmpd: the proposal is refused, on to the next
                 return chosen
     why = f" ({refused} refused by the policy)" if refused else ""
-    raise ExchangeFailed(f"no acceptable phase 2 proposal{why}",
-                         NotifyType.NO_PROPOSAL_CHOSEN)
+    raise ExchangeFailed(f"no acceptable phase 2 proposal{why}; the peer offered "
+                         f"{offered_phase2(peer_sa)}", NotifyType.NO_PROPOSAL_CHOSEN)
+
+
+_PHASE2_NAMES: dict[int, tuple[str, type]] = {
+    ProtocolId.IPSEC_ESP: ("ESP", EspTransform), ProtocolId.IPSEC_AH: ("AH", AhTransform)}
+
+
+def offered_phase2(peer_sa: _core.SA) -> str:
+    """The peer's phase-2 proposals in isakmpd's words, e.g. ``#1 ESP
+    AES-128/HMAC_SHA/MODP_2048/TUNNEL/5s``: lifetimes outside our range
+    and the like show there."""
+    names: list[str] = []
+    for prop in peer_sa.proposals:
+        label, enum = _PHASE2_NAMES.get(prop.protocol_id,
+                                        (name_of(ProtocolId, prop.protocol_id), None))
+        for xf in prop.transforms:
+            try:
+                one = {t: v[0] for t, v in attrs_dict(xf.attributes, IpsecAttr).items()}
+                lifes = _life_pairs(xf.attributes, IpsecAttr.SA_LIFE_TYPE,
+                                    IpsecAttr.SA_LIFE_DURATION) or []
+            except (ValueError, MessageError) as e:
+                names.append(f"#{prop.number} {label} ({e})")
+                continue
+            alg = enum.confname(xf.transform_id) if enum else str(xf.transform_id)
+            if IpsecAttr.KEY_LENGTH in one:
+                alg += f"-{one[IpsecAttr.KEY_LENGTH]}"
+            parts = [alg]
+            if IpsecAttr.AUTHENTICATION_ALGORITHM in one:
+                parts.append(AuthAlg.confname(one[IpsecAttr.AUTHENTICATION_ALGORITHM]))
+            if IpsecAttr.GROUP_DESCRIPTION in one:
+                parts.append(Group.confname(one[IpsecAttr.GROUP_DESCRIPTION]))
+            parts.append(EncapMode.confname(
+                one.get(IpsecAttr.ENCAPSULATION_MODE, EncapMode.TUNNEL)))
+            parts += [f"{v}{'kB' if t == LifeType.KILOBYTES else 's'}" for t, v in lifes]
+            names.append(f"#{prop.number} {label} " + "/".join(parts))
+    if not names:
+        return "nothing"
+    more = len(names) - OFFERED_MAX
+    return ", ".join(names[:OFFERED_MAX]) + (f" and {more} more" if more > 0 else "")
 
 
 def accept_phase2_reply(reply: _core.SA, suites: Sequence["SuiteSpec"],
