@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import time
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -388,6 +389,29 @@ def test_serve_returns_the_childs_status_and_cleans_up(fake: FakeChild) -> None:
     fake.child.close()
     assert fake.monitor.serve(pid) == 1
     assert fake.kernel.list_policies() == []
+
+
+def test_a_child_that_does_not_stop_is_killed(fake: FakeChild,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM went on to a child stuck in a loop: after STOP_TIMEOUT the
+    parent kills it, cleans up and fails, instead of waiting for ever."""
+    import isakmpd.privsep.monitor as monitor_mod
+
+    monkeypatch.setattr(monitor_mod, "STOP_TIMEOUT", 0.5)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # deaf to SIGTERM, and keeps its end of the socket open
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        os.write(w, b"1")
+        while True:
+            time.sleep(1)
+    os.close(w)
+    assert os.read(r, 1) == b"1"
+    os.close(r)
+    os.kill(pid, signal.SIGTERM)
+    fake.monitor.stop_requested()
+    assert fake.monitor.serve(pid) == 1
+    assert fake.monitor.kill_at is None
 
 
 class FakeEvents(EventSource):

@@ -156,8 +156,16 @@ def run(opts: Options, conf: Conf, ident: Identity, ready_fd: int | None,
         _child_process(child_sock, ident, base_dir, child_main)
     child_sock.close()
     log.set_suffix(PRIV_SUFFIX)
+    monitors: list[Monitor] = []
+
+    def forward(sig: int) -> None:
+        _forward(pid, sig)
+        if sig in (signal.SIGTERM, signal.SIGINT):
+            for m in monitors:  # a child that does not stop is killed
+                m.stop_requested()
+
     for sig in FORWARDED:
-        signal.signal(sig, lambda s, _f: _forward(pid, s))
+        signal.signal(sig, lambda s, _f: forward(s))
     _log.info("monitor: child %d runs as %s (uid %d, gid %d) in %s", pid, ident.user,
               ident.uid, ident.gid, ident.root)
     for line in allowed.describe():
@@ -200,6 +208,7 @@ def run(opts: Options, conf: Conf, ident: Identity, ready_fd: int | None,
         monitor = Monitor(parent_sock, kernel, allowed, reload_allowed=reload_allowed,
                           fifo=None if opts.fifo == "-" else opts.fifo,
                           on_started=started, on_init_done=init_done)
+        monitors.append(monitor)
         try:
             status = monitor.serve(pid)
             return 1 if pid_failed else status

@@ -55,6 +55,9 @@ _OPEN_FLAGS = {"create": os.O_CREAT, "trunc": os.O_TRUNC, "append": os.O_APPEND,
                "excl": os.O_EXCL}
 #: seconds the parent waits for a child that closed its end to exit
 EXIT_WAIT = 5.0
+#: seconds a child told to stop (SIGTERM, SIGINT) has before it is killed;
+#: a clean shutdown sends its DELETEs and clears the kernel in far less
+STOP_TIMEOUT = 30.0
 
 Reply = tuple[dict[str, Any], list[int]]
 
@@ -94,6 +97,8 @@ class Monitor:
         self._started = False
         self.on_init_done = on_init_done
         self.child_pid = 0
+        #: when a child told to stop is killed (time.monotonic())
+        self.kill_at: float | None = None
         self.init_done = False
         self.shutdown_said = False
         self.requests = 0
@@ -441,6 +446,12 @@ class Monitor:
         return {"ok": True}, []
 
     # ------------------------------------------------------------ the loop
+    def stop_requested(self) -> None:
+        """SIGTERM or SIGINT went on to the child: it gets
+        :data:`STOP_TIMEOUT` seconds to shut down."""
+        if self.kill_at is None:
+            self.kill_at = time.monotonic() + STOP_TIMEOUT
+
     def serve(self, child_pid: int) -> int:
         """Answer the child until it exits; then remove what it left in the
         kernel. Returns the exit status for the daemon."""
@@ -458,6 +469,15 @@ class Monitor:
             if self.sock in ready and not self._serve_one():
                 break
             status = _reap(child_pid, block=False)
+            if (status is None and self.kill_at is not None
+                    and time.monotonic() > self.kill_at):
+                _log.error("the child (pid %d) did not stop within %g s of being "
+                           "told to: killing it", child_pid, STOP_TIMEOUT)
+                try:
+                    os.kill(child_pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.kill_at = None
         if status is None:
             status = _wait_or_kill(child_pid)
         for src, out in list(self.event_links):
