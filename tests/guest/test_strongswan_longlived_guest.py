@@ -12,9 +12,9 @@ ends key the kernel's XFRM tables and the ping goes as real ESP.
    (masquerade in a middle namespace), charon outside. The exchange
    floats to port 4500, both kernels hold UDP-encapsulated SAs, our
    keepalives reach charon. Then the NAT forgets its mapping and hands out
-   ports from another range: what we send next (keepalives, ESP, DPD
-   probes) comes from the new port, and charon, which must follow, moves
-   its SAs there; the ping passes again on the same SAs.
+   ports from another range while the tunnel is quiet: our next DPD probe
+   comes from the new port, charon (which must follow) answers there and
+   moves its SAs to it, and the ping passes both ways on the same SAs.
 3. IPv6: IKE over IPv6 with IPv6 subnets between our daemon and charon,
    each side initiating once; ping6 both ways as ESP, none in clear.
 
@@ -85,7 +85,7 @@ class LlNat(NatLab):
     """The NAT lab of test_natt_dpd_guest under names of this file's own
     (``ll-<tag>-west`` / ``-nat`` / ``-east``)."""
 
-    def __init__(self) -> None:  # noqa: D107 - the parent's set-up, renamed
+    def __init__(self) -> None:
         tag = f"{_b36(os.getpid())}{_b36(next(_counter))}"
         self.ns = {n: f"ll-{tag}-{n}" for n in ("west", "nat", "east")}
         ifs = {k: f"ll{tag}{k}" for k in ("w", "a", "b", "e")}
@@ -215,9 +215,11 @@ def test_our_dpd_finds_killed_charon_and_restarts(
                          timeout=60, since=mark)
     took = time.monotonic() - killed
     assert int(dead.group(1)) == 5
-    assert 20 <= took <= 50, took  # 2 s of quiet, then five probes 5 s apart
+    # at most 2 s of quiet, then five probes 5 s apart (the first one may
+    # have gone just before the kill)
+    assert 15 <= took <= 55, took
     probes = re.findall(r"DPD: R-U-THERE (\d+) to 192\.0\.2\.2 \((\d) of 5\)",
-                        ours.log()[mark:])
+                        ours.log())
     assert [int(n) for _, n in probes][-5:] == [1, 2, 3, 4, 5], probes
     seqs = [int(s) for s, _ in probes[-5:]]
     assert seqs == list(range(seqs[0], seqs[0] + 5))  # each one the next number
@@ -293,43 +295,44 @@ def test_charon_follows_our_new_nat_mapping(llnat: LlNat, tmp_path: Path) -> Non
     assert keepalives(cap_path) >= 1  # ours, from behind the NAT
     assert not [x for x in tcpdump_lines(cap_path) if "ICMP" in x]
 
-    # the NAT forgets its mapping and maps west anew from another range
+    # the NAT forgets its mapping and maps west anew from another range; the
+    # tunnel is quiet: our keepalives make the new mapping, and our next DPD
+    # probe, from the new port, must reach charon and bring its answer back
+    mark = ours.mark()
     llnat.remap()
     cap_path = out_dir(tmp_path) / "ll-natt-charon-after.pcap"
     cap = llnat.capture(cap_path, "udp port 4500")
     try:
-        lab.ping(w, w.inner, e.inner, count=2, wait=1)  # replies may still be lost
+        ours.wait_log(r"DPD: R-U-THERE-ACK \d+ from 192\.0\.2\.2", timeout=30,
+                      since=mark)
 
         def moved_all(sas: list[EspSa]) -> bool:
             return all(s.encap and _in_range(max(s.encap), SECOND_PORTS)
                        for s in sas)
 
-        moved = wait_esp(e.ns, 2, (ours,), timeout=40, check=moved_all)
+        moved = wait_esp(e.ns, 2, (ours,), timeout=30, check=moved_all)
         # the same SAs, carried to the new port
         assert {(s.spi, s.enc_key) for s in moved} == {
             (s.spi, s.enc_key) for s in e_sas}
+        ike = peer.find_sa(ike="lab", child="net")
+        assert ike is not None, peer.log()[-3000:]
+        assert _in_range(int(ike["remote-port"]), SECOND_PORTS), ike
+        assert spis_of(child_of(ike)) == {s.spi for s in w_sas}
         res = ping(w, w.inner, e.inner)
         assert res.received == 3, res.output
         res = ping(e, e.inner, w.inner)
         assert res.received == 3, res.output
     finally:
         cap.stop()
-    ike = peer.find_sa(ike="lab", child="net")
-    assert ike is not None, peer.log()[-3000:]
-    assert _in_range(int(ike["remote-port"]), SECOND_PORTS), ike
-    assert spis_of(child_of(ike)) == {s.spi for s in w_sas}
-    # our DPD still hears charon, on the new mapping
-    mark = ours.mark()
-    ours.wait_log(r"DPD: R-U-THERE-ACK \d+ from 192\.0\.2\.2", timeout=30, since=mark)
     assert "is dead" not in ours.log()
-    # the ESP after the change: ours from the new port, charon's to it
+    assert re.search(r"remote endpoint changed from 192\.0\.2\.254\[40\d\d\d\] "
+                     r"to 192\.0\.2\.254\[41\d\d\d\]", peer.log()), peer.log()
+    # the ESP after the change: all of it from and to the new port
     esp = [x for x in tcpdump_lines(cap_path) if "ESP(spi=" in x]
-    port = r"(?:4[01]\d\d\d)"
+    port = r"41\d\d\d"
     up = [x for x in esp if re.search(rf"{PUBLIC}\.{port} > {e.addr}\.4500:", x)]
     down = [x for x in esp if re.search(rf"{e.addr}\.4500 > {PUBLIC}\.{port}:", x)]
-    assert len(up) + len(down) == len(esp), esp
-    assert any(re.search(rf"{PUBLIC}\.41\d\d\d ", x) for x in up), up
-    assert any(re.search(rf"{PUBLIC}\.41\d\d\d:", x) for x in down), down
+    assert (len(up), len(down)) == (6, 6), esp
     [w_out] = [s for s in w_sas if s.dst == e.addr]
     [w_in] = [s for s in w_sas if s.src == e.addr]
     print(f"\nNAT ours->charon: charon's SAs moved to port "
