@@ -72,7 +72,7 @@ def test_general_settings() -> None:
 Retransmits=5
 Exchange-max-time=60
 Check-interval=30
-Listen-on=10.0.0.1, 2001:DB8::0001, eth1
+Listen-on=10.0.0.1, 2001:DB8::0001, lo
 Default-phase-1-lifetime=7200,600:28800
 Delete-SAs=no
 NAT-T-Keepalive=10
@@ -89,7 +89,7 @@ Logverbose=no
 DH-exponent-bits=full
 """, "g"))
     assert (g.retransmits, g.exchange_max_time, g.check_interval) == (5, 60, 30)
-    assert g.listen_on == ("10.0.0.1", "2001:db8::1", "eth1")
+    assert g.listen_on == ("10.0.0.1", "2001:db8::1", "127.0.0.1")
     assert g.default_phase1_lifetime == m.Range(7200, 600, 28800)
     assert not g.delete_sas and not g.use_keynote
     assert (g.nat_t_keepalive, g.dpd_check_interval) == (10, 5)
@@ -112,6 +112,9 @@ DH-exponent-bits=full
     ("Retransmits=-1", "Retransmits"),
     ("Retransmits=99999999999999999999999999", "Retransmits"),
     ("Max-Half-Open=2147483648", "Max-Half-Open"),
+    ("Check-interval=0", "Check-interval"),
+    ("Listen-on=no-such-if0", "Listen-on"),
+    ("Listen-on=bogus.example", "Listen-on"),
     ("Check-interval=1m", "Check-interval"),
     ("Default-phase-2-lifetime=1200,60", "Default-phase-2-lifetime"),
 ])
@@ -801,3 +804,8 @@ EXCHANGE_TYPE=QUICK_MODE
     assert "IPsec-connection section [missing] does not exist" in msgs[3]
     assert "ISAKMP-peer section [p] does not exist" in msgs[4]
     assert len(msgs) == 5
+
+
+def test_listen_on_an_interface_name_is_its_address() -> None:
+    c = Conf.from_text("[General]\nListen-on=lo, 192.0.2.1\n", "g")
+    assert m.general(c).listen_on == ("127.0.0.1", "192.0.2.1")

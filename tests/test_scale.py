@@ -106,9 +106,6 @@ def test_lookups_do_not_grow_with_the_table(  # type: ignore[no-untyped-def]
     assert all(n > 0 for n in small.values())
 
 
-@pytest.mark.xfail(reason="TODO(scale): a responder's Quick Mode scans every IPsec "
-                   "SA of its connection (lifecycle.rekeys_flow, ipsec_by_name)",
-                   strict=False)
 def test_setup_work_does_not_grow_with_the_table() -> None:
     """One more MM + QM costs the responder the same lines at SMALL and
     at LARGE SAs."""
@@ -143,10 +140,11 @@ def measured() -> scale.ScaleResult:
 def test_memory_per_sa_is_bounded(measured: scale.ScaleResult) -> None:
     r = measured
     assert (r.isakmp_sas, r.ipsec_sas) == (200, 200)
-    # measured about 6 KB each (README, Performance): 100 k IPsec SAs with
-    # 100 k ISAKMP SAs in about 1.1 GiB of Python objects
-    assert 1000 < r.traced_per_isakmp <= 8192, r
-    assert 1000 < r.traced_per_ipsec <= 8192, r
+    # measured about 4.6 KB and 4.2 KB alone, up to 5.9 KB after other tests
+    # in the same process (README, Performance: 100 k IPsec SAs with 100 k
+    # ISAKMP SAs in about 0.81 GiB of Python objects)
+    assert 1000 < r.traced_per_isakmp <= 6656, r
+    assert 1000 < r.traced_per_ipsec <= 6656, r
 
 
 def test_idle_timers_do_not_fire(measured: scale.ScaleResult) -> None:

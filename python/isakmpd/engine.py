@@ -506,8 +506,7 @@ class Engine:
             return False
         if conn.name in self.connecting:
             return True
-        if not force and any(s.state == "installed"
-                             for s in self.table.ipsec_by_name(conn.name)):
+        if not force and self.table.any_installed(conn.name):
             log.debug(Cls.NEGOTIATION, 10, f"connection {conn.name} is up already")
             return True
         if peer.address is None:
@@ -576,7 +575,7 @@ class Engine:
         for name in active:
             if name in self.connecting:
                 continue
-            if any(s.state == "installed" for s in self.table.ipsec_by_name(name)):
+            if self.table.any_installed(name):
                 continue
             self.connect(name, now)
         self._check_timer = self.timers.schedule(

@@ -9,6 +9,7 @@ they stay O(1) however many SAs there are.
 from __future__ import annotations
 
 import ipaddress
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
@@ -21,7 +22,7 @@ Addr = tuple[str, int]
 ZERO_COOKIE = b"\0" * 8
 
 
-@dataclass
+@dataclass(slots=True)
 class NattState:
     """What NAT-T (RFC 3947 and drafts) found for one ISAKMP SA."""
 
@@ -51,7 +52,7 @@ class NattState:
         return mode
 
 
-@dataclass
+@dataclass(slots=True)
 class DpdState:
     """Dead peer detection (RFC 3706) on one ISAKMP SA (see
     :mod:`isakmpd.exchange.dpd`)."""
@@ -83,7 +84,7 @@ def is_udp_encap(mode: int) -> bool:
     return base_encap_mode(mode) != mode
 
 
-@dataclass
+@dataclass(slots=True)
 class Phase1Params:
     """The phase-1 transform both sides agreed on."""
 
@@ -98,7 +99,7 @@ class Phase1Params:
     transform_name: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class IsakmpSA:
     icookie: bytes
     rcookie: bytes
@@ -156,13 +157,16 @@ class IsakmpSA:
         return f"{self.icookie.hex()} {self.rcookie.hex()}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Selector:
     """One side of a flow: a network (or host) with protocol and port."""
 
     network: ipaddress.IPv4Network | ipaddress.IPv6Network
     protocol: int = 0
     port: int = 0
+
+    def __post_init__(self) -> None:
+        self.network = _shared_network(self.network)
 
     def __str__(self) -> str:
         s = str(self.network)
@@ -173,7 +177,7 @@ class Selector:
         return s
 
 
-@dataclass
+@dataclass(slots=True)
 class IpsecProto:
     """One protocol (ESP, AH or IPCOMP) of an IPsec SA bundle."""
 
@@ -202,7 +206,7 @@ class IpsecProto:
         return base_encap_mode(self.encap_mode)
 
 
-@dataclass
+@dataclass(slots=True)
 class IpsecSA:
     """An IPsec SA bundle negotiated by one Quick Mode."""
 
@@ -266,6 +270,20 @@ class IpsecSA:
         return any(is_udp_encap(p.encap_mode) for p in self.protos)
 
 
+#: one network object per network in use: the SAs of a connection share
+#: theirs (an ipaddress network with its cached properties is ~0.5 KB)
+_NETWORKS: "weakref.WeakValueDictionary[tuple[int, int, int], object]" = (
+    weakref.WeakValueDictionary())
+
+
+def _shared_network(net):  # type: ignore[no-untyped-def]
+    try:
+        key = (net.version, int(net.network_address), net.prefixlen)
+    except (AttributeError, TypeError, ValueError):
+        return net
+    return _NETWORKS.setdefault(key, net)
+
+
 class SATable:
     """All SAs of the daemon, indexed so that what runs per message is O(1)
     (cookies, SPIs, message IDs) and what runs per peer is O(SAs with that
@@ -284,7 +302,7 @@ class SATable:
         #: first (by id()): the half-open limit drops from the front
         self._half_open: dict[int, IsakmpSA] = {}
         self._ipsec_by_spi: dict[tuple[int, bytes], IpsecSA] = {}
-        self._ipsec_by_name: dict[str, list[IpsecSA]] = {}
+        self._ipsec_by_name: dict[str, dict[int, IpsecSA]] = {}
         #: every ISAKMP SA in the table by id(), and by remote host and by
         #: peer name (lower case)
         self._isakmp_all: dict[int, IsakmpSA] = {}
@@ -382,16 +400,23 @@ class SATable:
         host: with ``local_host``, only an SA from that local address)."""
         best = None
         peer = peer_name.lower()
-        candidates = list(self._isakmp_by_peer.get(peer, {}).values())
-        candidates += self._isakmp_by_host.get(remote_host, {}).values()
-        for sa in candidates:
+        for sa in self._isakmp_by_peer.get(peer, {}).values():
+            if (sa.established and self._by_cookies.get(sa.cookies) is sa
+                    and (best is None or sa.created > best.created)):
+                best = sa
+        # by host, newest first: a host's bucket is in the order the SAs were
+        # made (or moved there by rehome), so the first that fits is the one
+        # (this stays O(1) when many peer sections name one host)
+        for sa in reversed(self._isakmp_by_host.get(remote_host, {}).values()):
+            if best is not None and sa.created <= best.created:
+                break
             if not sa.established or self._by_cookies.get(sa.cookies) is not sa:
                 continue
             if sa.peer_name.lower() == peer or (
                     sa.remote[0] == remote_host
                     and (local_host is None or sa.local[0] == local_host)):
-                if best is None or sa.created > best.created:
-                    best = sa
+                best = sa
+                break
         return best
 
     def negotiating_to(self, peer_name: str) -> IsakmpSA | None:
@@ -406,8 +431,8 @@ class SATable:
             self._ipsec_by_spi[(p.protocol_id, p.spi_in)] = sa
             if p.spi_out:
                 self._ipsec_by_spi[(p.protocol_id, b"out" + p.spi_out)] = sa
-        self._ipsec_by_name.setdefault(sa.name.lower(), []).append(sa)
         key = id(sa)
+        self._ipsec_by_name.setdefault(sa.name.lower(), {})[key] = sa
         self._ipsec_all[key] = sa
         self._ipsec_by_host.setdefault(sa.remote[0], {})[key] = sa
         self._ipsec_by_parent.setdefault(id(sa.isakmp), {})[key] = sa
@@ -431,15 +456,8 @@ class SATable:
             key = (p.protocol_id, b"out" + p.spi_out)
             if self._ipsec_by_spi.get(key) is sa:
                 del self._ipsec_by_spi[key]
-        lst = self._ipsec_by_name.get(sa.name.lower())
-        if lst is not None:
-            try:
-                lst.remove(sa)
-            except ValueError:
-                pass
-            if not lst:
-                del self._ipsec_by_name[sa.name.lower()]
         k = id(sa)
+        _unindex(self._ipsec_by_name, sa.name.lower(), k)
         if self._ipsec_all.pop(k, None) is not None:
             _unindex(self._ipsec_by_host, sa.remote[0], k)
             _unindex(self._ipsec_by_parent, id(sa.isakmp), k)
@@ -448,7 +466,13 @@ class SATable:
                 _unindex(self._ipsec_by_flow, flow, k)
 
     def ipsec_by_name(self, name: str) -> list[IpsecSA]:
-        return list(self._ipsec_by_name.get(name.lower(), ()))
+        return list(self._ipsec_by_name.get(name.lower(), {}).values())
+
+    def any_installed(self, name: str) -> bool:
+        """Whether connection ``name`` has an installed IPsec SA (stops at
+        the first)."""
+        return any(s.state == "installed"
+                   for s in self._ipsec_by_name.get(name.lower(), {}).values())
 
     def ipsec_sas(self) -> list[IpsecSA]:
         return list(self._ipsec_all.values())

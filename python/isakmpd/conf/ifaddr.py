@@ -17,6 +17,10 @@ _SIOCGIFNETMASK = 0x891B
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+#: how many times :func:`resolve` looked at an interface (not a literal): a
+#: view built with such a lookup is not cached (the address may change)
+lookups = 0
+
 
 def literal(text: str, family: int = 0) -> Address | None:
     """``text`` as an IP address (of ``family`` if given), or None."""
@@ -89,9 +93,11 @@ def resolve(text: str, family: int, netmask: bool = False) -> Address | None:
     """An address from a literal, an interface name or ``default``; with
     ``netmask`` the interface's netmask instead of its address. ``family``
     0 means IPv4 for names, as isakmpd's default. None if nothing fits."""
+    global lookups
     a = literal(text, family)
     if a is not None:
         return a
+    lookups += 1
     name = text.strip()
     if not name or "/" in name or len(name) > 15:
         return None

@@ -23,12 +23,15 @@ gets a warning of its own. Warnings are returned, not logged:
 from __future__ import annotations
 
 import binascii
+import functools
 import ipaddress
+from collections.abc import Callable
+from typing import TypeVar
 
 from .. import log
 from ..constants import AuthMethod, ExchangeType
 from ..errors import ConfigError
-from . import defaults
+from . import defaults, ifaddr
 from .algs import ike_transform, ipsec_suite, skipped
 from .ids import id_from_address, id_spec, port_number
 from .spec import (ANY, Connection, General, IdSpec, IkeTransformSpec,
@@ -50,6 +53,37 @@ __all__ = [
 KNOWN_FLAGS = frozenset({"active-only", "ikecfg", "__ondemand", "ondemand"})
 _FALSE = {"no", "false", "off", "0"}
 _TRUE = {"yes", "true", "on", "1"}
+_T = TypeVar("_T")
+
+
+def _per_generation(fn: Callable[..., _T]) -> Callable[..., _T]:
+    """Keep what ``fn(conf, *args)`` returns for as long as ``conf`` is the
+    same generation (a reload, a FIFO edit or a committed transaction starts
+    a new one): the views are frozen, and reading them anew for every
+    message was most of a responder's work. Errors are not kept, nor views
+    that named an interface (its address may change), nor views of a
+    :class:`~.store.Transaction`."""
+    kind = fn.__name__
+
+    @functools.wraps(fn)
+    def cached(conf: _View, *args: str) -> _T:
+        if not isinstance(conf, Conf):
+            return fn(conf, *args)
+        cache = conf.__dict__.get("_views")
+        if cache is None or cache[0] != conf.generation:
+            cache = (conf.generation, {})
+            conf.__dict__["_views"] = cache
+        key = (kind, *args)
+        views = cache[1]
+        if key in views:
+            return views[key]
+        seen = ifaddr.lookups
+        value = fn(conf, *args)
+        if ifaddr.lookups == seen:
+            views[key] = value
+        return value
+
+    return cached
 
 
 def log_once(conf: Conf, messages) -> None:
@@ -104,6 +138,7 @@ def _general_range(conf: _View, tag: str, default: str) -> Range:
         raise conf.error("General", tag, f"[General] {tag}: {e}") from None
 
 
+@_per_generation
 def general(conf: _View) -> General:
     """[General] with isakmpd's defaults, and our ``DH-exponent-bits``.
 
@@ -138,9 +173,9 @@ def general(conf: _View) -> General:
     return General(
         retransmits=_int(conf, "Retransmits", 3),
         exchange_max_time=_int(conf, "Exchange-max-time", 120, 1),
-        check_interval=_int(conf, "Check-interval", 60),
+        check_interval=_int(conf, "Check-interval", 60, 1),
         listen_on=tuple(dict.fromkeys(
-            _listen(a) for a in conf.get_list("General", "Listen-on"))),
+            _listen(conf, a) for a in conf.get_list("General", "Listen-on"))),
         default_phase1_lifetime=_general_range(conf, "Default-phase-1-lifetime",
                                                defaults.DFLT_LIFE_MAIN_MODE),
         default_phase2_lifetime=_general_range(conf, "Default-phase-2-lifetime",
@@ -164,12 +199,14 @@ def general(conf: _View) -> General:
     )
 
 
-def _listen(text: str) -> str:
-    """Listen-on entries: addresses normalised, interface names kept."""
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return text  # TODO(resolve interface names when binding)
+def _listen(conf: _View, text: str) -> str:
+    """A Listen-on entry: an address (normalised), or an interface name or
+    ``default`` for that interface's IPv4 address, looked up now."""
+    a = ifaddr.resolve(text, 0)
+    if a is None:
+        raise conf.error("General", "Listen-on", f"[General] Listen-on: {text!r} is "
+                         "neither an IP address nor an interface with an address")
+    return str(a)
 
 
 # ------------------------------------------------------------ shared helpers
@@ -268,6 +305,7 @@ def _psk(value: str) -> bytes:
     return value.encode("utf-8", "surrogateescape")
 
 
+@_per_generation
 def phase1_peer(conf: _View, name: str) -> Phase1Peer:
     """An ISAKMP-peer section; ConfigError if it or what it names is
     missing or malformed."""
@@ -337,6 +375,18 @@ def phase1_peer_for_address(conf: _View, addr: str) -> str | None:
         want = ipaddress.ip_address(addr.strip())
     except ValueError:
         want = None
+    by_address, default = _phase1_table(conf)
+    if want in by_address:
+        return by_address[want]
+    return default
+
+
+@_per_generation
+def _phase1_table(conf: _View) -> tuple[dict, str | None]:
+    """[Phase 1] as {address: peer or None} (the first tag of an address
+    wins) and Default= (kept per generation: an address a peer sends is
+    never a key of the cache)."""
+    by_address: dict = {}
     for tag in conf.tags("Phase 1"):
         if tag.lower() == "default":
             continue
@@ -344,10 +394,10 @@ def phase1_peer_for_address(conf: _View, addr: str) -> str | None:
             a = ipaddress.ip_address(tag)
         except ValueError:
             continue
-        if a == want:
-            return (conf.get("Phase 1", tag) or "").strip() or None
+        if a not in by_address:
+            by_address[a] = (conf.get("Phase 1", tag) or "").strip() or None
     d = conf.get("Phase 1", "Default")
-    return d.strip() if d and d.strip() else None
+    return by_address, (d.strip() if d and d.strip() else None)
 
 
 def psk_for_id(conf: _View, ident: str) -> bytes | None:
@@ -369,10 +419,17 @@ def psk_for_id(conf: _View, ident: str) -> bytes | None:
 
 def connections(conf: _View) -> tuple[list[str], list[str]]:
     """([Phase 2] Connections, [Phase 2] Passive-connections)."""
-    return (conf.get_list("Phase 2", "Connections"),
-            conf.get_list("Phase 2", "Passive-connections"))
+    active, passive = _connections(conf)
+    return list(active), list(passive)
 
 
+@_per_generation
+def _connections(conf: _View) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return (tuple(conf.get_list("Phase 2", "Connections")),
+            tuple(conf.get_list("Phase 2", "Passive-connections")))
+
+
+@_per_generation
 def connection(conf: _View, name: str) -> Connection:
     """An IPsec-connection section with its suites."""
     if not conf.has_section(name):
