@@ -79,12 +79,13 @@ def _b36(n: int) -> str:
 
 
 class NatLab:
-    """Three namespaces, west -- nat -- east, the NAT masquerading west."""
+    """Three namespaces, west -- nat -- east, the NAT masquerading west,
+    named ``<prefix>-<tag>-west`` etc., their links ``<if_prefix><tag>w`` etc."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "natt", if_prefix: str = "nt") -> None:
         tag = f"{_b36(os.getpid())}{_b36(next(_counter))}"
-        self.ns = {n: f"natt-{tag}-{n}" for n in ("west", "nat", "east")}
-        ifs = {k: f"nt{tag}{k}" for k in ("w", "a", "b", "e")}
+        self.ns = {n: f"{prefix}-{tag}-{n}" for n in ("west", "nat", "east")}
+        ifs = {k: f"{if_prefix}{tag}{k}" for k in ("w", "a", "b", "e")}
         self.west = lab.Side("west", self.ns["west"], ifs["w"], "172.16.1.2", "",
                              "10.1.0.1", "10.1.0.0/24")
         self.east = lab.Side("east", self.ns["east"], ifs["e"], "192.0.2.2", "",

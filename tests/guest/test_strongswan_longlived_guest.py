@@ -24,7 +24,6 @@ The ESP of (2) and (3) is left with its keys for the host's tshark
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import signal
@@ -66,19 +65,8 @@ pytestmark = [
     ),
 ]
 
-_counter = itertools.count(1)
 _daemons: list[lab.Isakmpd] = []
 _charons: list[lab.Charon] = []
-
-
-def _b36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if n == 0:
-            return out
 
 
 class LlNat(NatLab):
@@ -86,20 +74,7 @@ class LlNat(NatLab):
     (``ll-<tag>-west`` / ``-nat`` / ``-east``)."""
 
     def __init__(self) -> None:
-        tag = f"{_b36(os.getpid())}{_b36(next(_counter))}"
-        self.ns = {n: f"ll-{tag}-{n}" for n in ("west", "nat", "east")}
-        ifs = {k: f"ll{tag}{k}" for k in ("w", "a", "b", "e")}
-        self.west = lab.Side("west", self.ns["west"], ifs["w"], "172.16.1.2", "",
-                             "10.1.0.1", "10.1.0.0/24")
-        self.east = lab.Side("east", self.ns["east"], ifs["e"], "192.0.2.2", "",
-                             "10.2.0.1", "10.2.0.0/24")
-        self.nat_in, self.nat_out = ifs["a"], ifs["b"]
-        self._made = []
-        try:
-            self._create()
-        except BaseException:
-            self.close()
-            raise
+        super().__init__("ll", "ll")
 
 
 @pytest.fixture
