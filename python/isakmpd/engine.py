@@ -15,22 +15,20 @@ engines can be wired together in a test and driven with explicit times.
 
 from __future__ import annotations
 
-import ipaddress
 from collections import deque
-from dataclasses import dataclass
 from typing import Callable
 
-from . import _core, log
+from . import _core, connections, log
 from .acquire import InstallTrap, OnDemand, RemoveTrap
 from .conf import model
 from .conf.store import Conf
 from .constants import (ExchangeType, Flags, NATT_KEEPALIVE, NATT_PORT, NotifyType,
                         ProtocolId, name_of)
 from .errors import ConfigError, IsakmpdError, MessageError
+from .events import Datagram, InstallSA, ReleaseSPI, RemoveSA, UpdateSA
 from .exchange import dpd, info
 from .exchange.aggressive_mode import AggressiveMode
 from .exchange.base import Exchange, ExchangeFailed, InMessage, plaintext, seal
-from .exchange.ids import mask_network
 from .exchange.main_mode import MainMode, Phase1Exchange
 from .exchange.natt import follow_mapping, kernel_mapping
 from .exchange.quick_mode import QuickMode
@@ -51,90 +49,8 @@ _log = log.logger(Cls.MISC)
 _xlog = log.logger(Cls.EXCHANGE)
 
 
-@dataclass
-class Datagram:
-    """A message to send from ``local`` to ``remote``. Sent from the NAT-T
-    port, it goes with the non-ESP marker (the daemon adds it), unless it is
-    ``raw`` (a NAT-T keepalive: the one byte 0xff and nothing else)."""
-
-    data: bytes
-    local: Addr
-    remote: Addr
-    raw: bool = False
-
-
-@dataclass
-class InstallSA:
-    sa: IpsecSA
-
-
-@dataclass
-class UpdateSA(InstallSA):
-    """The peer of an installed UDP-encapsulated SA now comes from another
-    port (its NAT's mapping changed; ``sa.remote`` is the new one): the
-    kernel's SAs take the new encapsulation ports in place, keeping keys,
-    sequence numbers and replay state. It is an InstallSA, and installing an
-    SA that is installed already updates it (:class:`isakmpd.flows.FlowManager`),
-    so a daemon that only knows InstallSA does the right thing."""
-
-    old_remote: Addr = ("", 0)
-
-
-@dataclass
-class RemoveSA:
-    sa: IpsecSA
-
-
-@dataclass
-class ReleaseSPI:
-    protocol_id: int
-    spi: bytes
-    src: str
-    dst: str
-
-
 Event = (InstallSA | UpdateSA | RemoveSA | ReleaseSPI | InstallInbound | InstallTrap
          | RemoveTrap)
-
-
-def _contains(outer: Selector, inner: Selector) -> bool:
-    if outer.network.version != inner.network.version:
-        return False
-    if not inner.network.subnet_of(outer.network):  # type: ignore[arg-type]
-        return False
-    if outer.protocol and outer.protocol != inner.protocol:
-        return False
-    if outer.port and outer.port != inner.port:
-        return False
-    return True
-
-
-def _id_selector(spec: "model.IdSpec | None", default_host: str) -> Selector:
-    """The selector of a configured IPsec-ID (None: the IKE address)."""
-    if spec is None:
-        return Selector(ipaddress.ip_network(default_host))
-    from .constants import IdType
-
-    t = spec.id_type
-    addr = spec.address or default_host
-    if t in (IdType.IPV4_ADDR, IdType.IPV6_ADDR):
-        net = ipaddress.ip_network(addr)
-    elif t in (IdType.IPV4_ADDR_SUBNET, IdType.IPV6_ADDR_SUBNET):
-        net = mask_network(addr, spec.mask_or_end, strict=False)
-    elif t in (IdType.IPV4_ADDR_RANGE, IdType.IPV6_ADDR_RANGE):
-        nets = list(ipaddress.summarize_address_range(
-            ipaddress.ip_address(addr), ipaddress.ip_address(spec.mask_or_end)))
-        if len(nets) != 1:
-            # the kernel's policies select by prefix; one SA gets one policy
-            # per direction, so only a range that is one subnet can be used
-            raise ConfigError(f"ID section [{spec.section}]: range {addr}-"
-                              f"{spec.mask_or_end} is not one prefix (only ranges "
-                              "that are one subnet can become kernel policies)")
-        net = nets[0]
-    else:
-        raise ConfigError(f"ID section {spec.section}: type "
-                          f"{name_of(IdType, t)} cannot describe a flow")
-    return Selector(net, spec.protocol, spec.port)
 
 
 def _mode_name(ex: Exchange) -> str:
@@ -637,38 +553,11 @@ class Engine:
 
     def connection_selectors(self, conn: "model.Connection", sa: IsakmpSA
                              ) -> tuple[Selector, Selector]:
-        return (_id_selector(conn.local_id, sa.local[0]),
-                _id_selector(conn.remote_id, sa.remote[0]))
+        return connections.selectors(conn, sa.local[0], sa.remote[0])
 
     def find_responder_connection(self, sa: IsakmpSA, local_sel: Selector,
                                   remote_sel: Selector) -> "model.Connection | None":
-        """The connection for a peer's Quick Mode: one whose IDs equal the
-        proposed ones, else the first whose IDs contain them."""
-        active, passive = model.connections(self.conf)
-        wider = None
-        for name in passive + active:
-            try:
-                conn = model.connection(self.conf, name)
-            except ConfigError as e:
-                log.debug(Cls.NEGOTIATION, 20, f"connection {name}: {e}")
-                continue
-            if conn.isakmp_peer.lower() != sa.peer_name.lower():
-                try:
-                    peer = model.phase1_peer(self.conf, conn.isakmp_peer)
-                except ConfigError:
-                    continue
-                if peer.address != sa.remote[0]:
-                    continue
-            try:
-                lsel, rsel = self.connection_selectors(conn, sa)
-            except (ConfigError, ValueError):
-                continue
-            if (lsel, rsel) == (local_sel, remote_sel):
-                return conn
-            if (wider is None and _contains(lsel, local_sel)
-                    and _contains(rsel, remote_sel)):
-                wider = conn
-        return wider
+        return connections.responder_connection(self.conf, sa, local_sel, remote_sel)
 
     def send_notify(self, sa: IsakmpSA, notify_type: int, now: float,
                     spi: tuple[int, bytes]) -> None:
