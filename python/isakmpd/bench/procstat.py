@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -74,3 +75,23 @@ def tree_peak_rss(pid: int) -> int:
 
 def tree_rss(pid: int) -> int:
     return sum(rss(p) for p in tree(pid))
+
+
+class Measured:
+    """A benchmarked process (``proc``) measured with its descendants."""
+
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def cpu(self) -> float:
+        return tree_cpu(self.pid)
+
+    def peak_rss(self) -> int:
+        return tree_peak_rss(self.pid)
+
+    def rss(self) -> int:
+        return tree_rss(self.pid)

@@ -16,7 +16,7 @@ from . import confgen, procstat
 from .netns import BenchError
 
 
-class OurDaemon:
+class OurDaemon(procstat.Measured):
     def __init__(self, ns: str, workdir: Path, profile: confgen.Profile,
                  listen: str, local_net: str, remote_net: str,
                  dh_pool: bool = True) -> None:
@@ -54,20 +54,6 @@ class OurDaemon:
                 return self
             time.sleep(0.1)
         raise BenchError(f"isakmpd did not start (see {self.log})")
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def cpu(self) -> float:
-        return procstat.tree_cpu(self.pid)
-
-    def peak_rss(self) -> int:
-        return procstat.tree_peak_rss(self.pid)
-
-    def rss(self) -> int:
-        return procstat.tree_rss(self.pid)
 
     def established(self) -> int:
         """IPsec SAs it has logged as established."""

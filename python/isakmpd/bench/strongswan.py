@@ -118,7 +118,7 @@ def _conf(run_dir: Path, log: Path, lt: LoadTest, threads: int = 16) -> str:
     return "\n".join(lines) + "\n"
 
 
-class Charon:
+class Charon(procstat.Measured):
     """One charon in namespace ``ns`` with its files under ``workdir``."""
 
     def __init__(self, ns: str, workdir: Path, name: str, lt: LoadTest) -> None:
@@ -158,20 +158,6 @@ class Charon:
                 return self
             time.sleep(0.1)
         raise BenchError(f"charon did not start (see {self.log})")
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def cpu(self) -> float:
-        return procstat.tree_cpu(self.pid)
-
-    def peak_rss(self) -> int:
-        return procstat.tree_peak_rss(self.pid)
-
-    def rss(self) -> int:
-        return procstat.tree_rss(self.pid)
 
     def established_times(self) -> list[float]:
         """When each CHILD_SA came up (epoch seconds, from the log)."""

@@ -262,8 +262,13 @@ def offered_phase1(peer_sa: _core.SA) -> str:
             if IkeAttr.KEY_LENGTH in attrs:
                 parts[0] += f"-{attrs[IkeAttr.KEY_LENGTH][0]}"
             names.append("/".join(parts))
+    return _first_names(names, "no ISAKMP transform")
+
+
+def _first_names(names: list[str], none: str) -> str:
+    """``names`` joined for a log line, at most :data:`OFFERED_MAX` of them."""
     if not names:
-        return "no ISAKMP transform"
+        return none
     more = len(names) - OFFERED_MAX
     return ", ".join(names[:OFFERED_MAX]) + (f" and {more} more" if more > 0 else "")
 
@@ -508,10 +513,7 @@ def offered_phase2(peer_sa: _core.SA) -> str:
                 one.get(IpsecAttr.ENCAPSULATION_MODE, EncapMode.TUNNEL)))
             parts += [f"{v}{'kB' if t == LifeType.KILOBYTES else 's'}" for t, v in lifes]
             names.append(f"#{prop.number} {label} " + "/".join(parts))
-    if not names:
-        return "nothing"
-    more = len(names) - OFFERED_MAX
-    return ", ".join(names[:OFFERED_MAX]) + (f" and {more} more" if more > 0 else "")
+    return _first_names(names, "nothing")
 
 
 def accept_phase2_reply(reply: _core.SA, suites: Sequence["SuiteSpec"],
