@@ -3,6 +3,10 @@ shutdown."""
 
 from __future__ import annotations
 
+import ipaddress
+
+import pytest
+
 from enginepair import (
     EAST_IP,
     WEST_IP,
@@ -207,3 +211,26 @@ def test_connect_on_a_connection_that_is_up_does_nothing():
     net.run()
     assert len(net.sent) == sent
     assert len(w.ipsec_sas()) == 1 and len(e.ipsec_sas()) == 1
+
+
+NETS = ["0.0.0.0/0", "10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "10.1.2.3/32",
+        "10.2.0.0/16", "11.0.0.0/8", "192.0.2.128/25", "192.0.2.0/25",
+        "::/0", "2001:db8::/32", "2001:db8:1::/48", "2001:db8:1::1/128",
+        "2001:db9::/32"]
+
+
+@pytest.mark.parametrize("outer", NETS)
+def test_selector_containment_is_subnet_of_with_protocol_and_port(outer: str) -> None:
+    from isakmpd.connections import contains
+    from isakmpd.sa import Selector
+
+    o = ipaddress.ip_network(outer)
+    for inner in NETS:
+        i = ipaddress.ip_network(inner)
+        want = o.version == i.version and i.subnet_of(o)  # type: ignore[arg-type]
+        assert contains(Selector(o), Selector(i, 6, 22)) == want, (outer, inner)
+        # a protocol or port of the outer selector must be matched exactly
+        assert contains(Selector(o, 6), Selector(i, 6, 22)) == want
+        assert not contains(Selector(o, 17), Selector(i, 6, 22))
+        assert contains(Selector(o, 6, 22), Selector(i, 6, 22)) == want
+        assert not contains(Selector(o, 6, 23), Selector(i, 6, 22))

@@ -250,6 +250,35 @@ class DhKey:
         notify INVALID_KEY_INFORMATION (17) for a wrong length, y <= 1 or
         y >= p-1, or a point not on the curve. Constant time in the private
         value. Releases the GIL."""
+    def check_peer(self, peer_public: bytes) -> None:
+        """Raises the CryptoError compute() would for this peer value
+        (length, range, curve), without computing anything secret."""
+
+class DhJob:
+    """A shared secret or key pair computed once: by a DhWorkers thread, or
+    by the first caller of result() if no thread has begun it."""
+
+    ready: bool  # the result is there
+    by_worker: bool  # a worker thread computed it
+    @staticmethod
+    def shared(key: DhKey, peer_public: bytes) -> DhJob: ...
+    @staticmethod
+    def key_pair(group: int, random: bytes, exp_bits: int | None = None) -> DhJob: ...
+    def result(self) -> bytes | DhKey:
+        """g^xy (bytes) or the key pair; computes it here if no worker has
+        begun it, else waits; raises CryptoError as compute() / DhKey().
+        Releases the GIL."""
+
+class DhWorkers:
+    """Threads that compute DhJobs without the GIL."""
+
+    queued: int
+    def __init__(self, threads: int) -> None: ...
+    def submit(self, job: DhJob, urgent: bool = False) -> None:
+        """Queue a job; urgent ones (shared secrets) go first."""
+    def close(self) -> None:
+        """Stop the threads after their current jobs; queued jobs are left
+        to whoever asks for their results."""
 
 class Phase1Keys:
     """SKEYID, SKEYID_d, SKEYID_a, SKEYID_e of one ISAKMP SA (RFC 2409 5),

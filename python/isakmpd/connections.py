@@ -16,9 +16,13 @@ from .sa import IsakmpSA, Selector
 
 
 def contains(outer: Selector, inner: Selector) -> bool:
-    if outer.network.version != inner.network.version:
+    o, i = outer.network, inner.network
+    if o.version != i.version or i.prefixlen < o.prefixlen:
         return False
-    if not inner.network.subnet_of(outer.network):  # type: ignore[arg-type]
+    # the same first outer.prefixlen bits: inner is within outer (as
+    # subnet_of says, without building broadcast addresses)
+    shift = o.max_prefixlen - o.prefixlen
+    if int(i.network_address) >> shift != int(o.network_address) >> shift:
         return False
     if outer.protocol and outer.protocol != inner.protocol:
         return False

@@ -253,6 +253,8 @@ class Engine:
     def _decode(self, sa: IsakmpSA, hdr: _core.Header, data: bytes, local: Addr,
                 remote: Addr, ex: Exchange | None, now: float) -> InMessage | None:
         encrypted = bool(hdr.flags & Flags.ENC)
+        if encrypted and sa.cipher is None and (p1 := sa.exchanges.get(0)) is not None:
+            p1.keys_due(now)  # a Main Mode responder's g^xy, computed meanwhile
         try:
             if encrypted:
                 if sa.cipher is None:

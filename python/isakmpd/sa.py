@@ -143,6 +143,8 @@ class IsakmpSA:
     peer_initial_contact: bool = False
     #: the lifetime timers, cancelled when the SA goes (see lifecycle.py)
     timers: list = field(default_factory=list)
+    #: (remote host, local host) the table indexes it under
+    _hosts: tuple[str, str] = field(default=("", ""), repr=False, compare=False)
 
     @property
     def cookies(self) -> bytes:
@@ -308,6 +310,8 @@ class SATable:
         self._isakmp_all: dict[int, IsakmpSA] = {}
         self._isakmp_by_host: dict[str, dict[int, IsakmpSA]] = {}
         self._isakmp_by_peer: dict[str, dict[int, IsakmpSA]] = {}
+        #: by (remote host, local host), in the order they were made
+        self._isakmp_by_hosts: dict[tuple[str, str], dict[int, IsakmpSA]] = {}
         #: every IPsec SA by id(), by remote host and by its ISAKMP SA's id()
         self._ipsec_all: dict[int, IpsecSA] = {}
         self._ipsec_by_host: dict[str, dict[int, IpsecSA]] = {}
@@ -328,6 +332,8 @@ class SATable:
         self._isakmp_all[key] = sa
         self._isakmp_by_host.setdefault(sa.remote[0], {})[key] = sa
         self._isakmp_by_peer.setdefault(sa.peer_name.lower(), {})[key] = sa
+        self._isakmp_by_hosts.setdefault((sa.remote[0], sa.local[0]), {})[key] = sa
+        sa._hosts = (sa.remote[0], sa.local[0])
 
     def phase1_done(self, sa: IsakmpSA) -> None:
         """Phase 1 is over: a zero responder cookie no longer finds ``sa``."""
@@ -368,6 +374,7 @@ class SATable:
         if self._isakmp_all.pop(key, None) is not None:
             _unindex(self._isakmp_by_host, sa.remote[0], key)
             _unindex(self._isakmp_by_peer, sa.peer_name.lower(), key)
+            _unindex(self._isakmp_by_hosts, sa._hosts, key)
 
     def isakmp_sas(self) -> Iterator[IsakmpSA]:
         yield from list(self._by_icookie.values())
@@ -380,9 +387,15 @@ class SATable:
 
     def rehome(self, sa: "IsakmpSA | IpsecSA", old_remote: Addr) -> None:
         """``sa.remote`` changed from ``old_remote`` (NAT-T): re-index it."""
+        key = id(sa)
+        if isinstance(sa, IsakmpSA):
+            hosts = (sa.remote[0], sa.local[0])
+            if key in self._isakmp_all and hosts != sa._hosts:
+                _unindex(self._isakmp_by_hosts, sa._hosts, key)
+                self._isakmp_by_hosts.setdefault(hosts, {})[key] = sa
+                sa._hosts = hosts
         if old_remote[0] == sa.remote[0]:
             return
-        key = id(sa)
         if isinstance(sa, IsakmpSA):
             if key in self._isakmp_all:
                 _unindex(self._isakmp_by_host, old_remote[0], key)
@@ -404,19 +417,17 @@ class SATable:
             if (sa.established and self._by_cookies.get(sa.cookies) is sa
                     and (best is None or sa.created > best.created)):
                 best = sa
-        # by host, newest first: a host's bucket is in the order the SAs were
-        # made (or moved there by rehome), so the first that fits is the one
-        # (this stays O(1) when many peer sections name one host)
-        for sa in reversed(self._isakmp_by_host.get(remote_host, {}).values()):
+        # by host, newest first: a bucket is in the order the SAs were made
+        # (or moved there by rehome), so the first that fits is the one (this
+        # stays O(1) when many peer sections name one host, from one local
+        # address or from many)
+        bucket = (self._isakmp_by_host.get(remote_host, {}) if local_host is None
+                  else self._isakmp_by_hosts.get((remote_host, local_host), {}))
+        for sa in reversed(bucket.values()):
             if best is not None and sa.created <= best.created:
                 break
-            if not sa.established or self._by_cookies.get(sa.cookies) is not sa:
-                continue
-            if sa.peer_name.lower() == peer or (
-                    sa.remote[0] == remote_host
-                    and (local_host is None or sa.local[0] == local_host)):
-                best = sa
-                break
+            if sa.established and self._by_cookies.get(sa.cookies) is sa:
+                return sa
         return best
 
     def negotiating_to(self, peer_name: str) -> IsakmpSA | None:

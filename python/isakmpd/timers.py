@@ -14,13 +14,20 @@ from typing import Callable
 
 
 class Timer:
-    __slots__ = ("when", "callback", "name", "cancelled")
+    __slots__ = ("when", "callback", "_name", "cancelled")
 
-    def __init__(self, when: float, callback: Callable[[float], None], name: str):
+    def __init__(self, when: float, callback: Callable[[float], None],
+                 name: str | Callable[[], str]):
         self.when = when
         self.callback = callback
-        self.name = name
+        self._name = name
         self.cancelled = False
+
+    @property
+    def name(self) -> str:
+        """What reports call it (a callable name is made when asked for:
+        most timers are cancelled before anyone looks)."""
+        return self._name if isinstance(self._name, str) else self._name()
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -42,7 +49,7 @@ class TimerQueue:
         self._sweep_at = 4096
 
     def schedule(self, when: float, callback: Callable[[float], None],
-                 name: str = "") -> Timer:
+                 name: str | Callable[[], str] = "") -> Timer:
         t = Timer(when, callback, name)
         heapq.heappush(self._heap, (when, next(self._seq), t))
         if len(self._heap) >= self._sweep_at:

@@ -53,6 +53,24 @@ def _norm(host: str) -> str:
     return str(ip)
 
 
+#: receive buffer of an IKE socket: a burst from thousands of peers (or a
+#: daemon busy for a moment) must not overflow the kernel's default 208 KiB
+RECEIVE_BUFFER = 4 << 20
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+
+
+def _grow_receive_buffer(s: socket.socket) -> None:
+    """RECEIVE_BUFFER bytes: beyond net.core.rmem_max when we may
+    (CAP_NET_ADMIN), else as much of it as rmem_max allows."""
+    try:
+        s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
+    except OSError:
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        except OSError:
+            pass  # the default then
+
+
 def bind_udp(family: int, address: str, port: int, natt: bool,
              bypass: Callable[[socket.socket], None] | None = None) -> socket.socket:
     """A non-blocking UDP socket for IKE, bound to ``address`` and ``port``:
@@ -69,6 +87,7 @@ def bind_udp(family: int, address: str, port: int, natt: bool,
             s.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
         else:
             s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        _grow_receive_buffer(s)
         if bypass is not None:
             bypass(s)
         try:
@@ -151,8 +170,9 @@ class UdpSocket:
                               "(the kernel did not decapsulate it); dropped")
                     continue
                 data = data[4:]
-            log.debug(Cls.TRANSPORT, 70, f"received {len(data)} bytes from "
-                      f"{remote[0]}:{remote[1]} on {local[0]}:{local[1]}")
+            if log.enabled(Cls.TRANSPORT, 70):
+                log.debug(Cls.TRANSPORT, 70, f"received {len(data)} bytes from "
+                          f"{remote[0]}:{remote[1]} on {local[0]}:{local[1]}")
             self.receiver(data, local, remote)
 
     def send(self, data: bytes, local_host: str, remote: Addr,

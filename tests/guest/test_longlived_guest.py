@@ -197,7 +197,7 @@ def _rekeys_ours(tmp: Path, directory: Path) -> None:
             # the replaced ISAKMP SA goes at its hard lifetime, with a DELETE
             # from whichever side's timer runs out first (when both run out
             # together, each has deleted it before the other's DELETE comes)
-            assert (count(r"deleting ISAKMP SA \S+ with \S+: expired", w_log + e_log)
+            assert (count(r"deleting ISAKMP SA .* with \S+: expired", w_log + e_log)
                     + count(r"peer 192\.0\.2\.1 deleted ISAKMP SA", e_log)
                     + count(r"peer 192\.0\.2\.2 deleted ISAKMP SA", w_log)) >= 1
             assert len(esp_spis(esp.path)) >= 8  # 4 SAs or more, both ways

@@ -9,8 +9,9 @@ initiator and responder asked for (``--initiators ours,load-tester``,
 ``--responders ours,strongswan``), starts the responder, sets up COUNT Main
 Mode + Quick Mode SAs (PSK; by default aes128-sha1-modp2048 and ESP
 aes128-sha1 with PFS modp2048) and reports setups per second, latency
-percentiles (our initiator), the responder's CPU time per setup and peak
-RSS, the machine's load, and the ratios ours / strongSwan. The responders
+percentiles (our initiator), the responder's CPU time per setup (and for
+ours the share its DH threads took) and peak RSS, the machine's load, and
+the ratios ours / strongSwan. The responders
 change no kernel state: our daemon runs with -n, charon with the
 load-tester's fake kernel. ``--cpus 0`` pins the responder to one CPU;
 ``--scaling`` runs our responder on one CPU and then on all of them.
@@ -28,7 +29,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import confgen, netns
+from . import confgen, netns, procstat
 from .netns import BenchError, BenchNet
 
 
@@ -50,6 +51,8 @@ class Trial:
     #: the responder's CPU share over a few idle seconds with every SA up
     responder_idle_cpu: float = 0.0
     initiator_cpu_share: float = 0.0
+    #: share of our responder's CPU time spent in its DH threads
+    responder_dh_threads: float = 0.0
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)
     error: str = ""
     extra: dict = field(default_factory=dict)
@@ -130,11 +133,18 @@ def trial(net: BenchNet, work: Path, initiator: str, responder: str, cpus: str,
         r.start(cpus or None)
         time.sleep(0.5)
         cpu0 = r.cpu()
+        threads0 = procstat.thread_cpu(r.pid)
         rss0 = r.rss()
         out = (_our_initiator(net, a) if initiator == "ours"
                else _load_tester(net, work, a))
         time.sleep(0.5)
         t.responder_cpu = r.cpu() - cpu0
+        if responder == "ours":
+            # how much of its CPU time the DH threads took (off the event loop)
+            threads = procstat.thread_cpu(r.pid)
+            dh = sum(v - threads0.get(k, 0.0) for k, v in threads.items()
+                     if k.startswith("isakmpd-dh"))
+            t.responder_dh_threads = dh / t.responder_cpu if t.responder_cpu else 0.0
         t.responder_peak_rss = r.peak_rss()
         if out["setups"]:
             t.responder_rss_per_setup = (r.rss() - rss0) / int(out["setups"])
@@ -160,7 +170,7 @@ def _print_trials(trials: list[Trial]) -> None:
     print(f"{'initiator':12s} {'responder':10s} {'cpus':5s} {'setups':>7s} "
           f"{'per s':>8s} {'p50 ms':>7s} {'p90 ms':>7s} {'p99 ms':>7s} "
           f"{'rsp ms/SA':>9s} {'rsp RSS MiB':>11s} {'KiB/SA':>6s} {'idle':>5s} "
-          f"{'ini CPU':>7s}  load")
+          f"{'ini CPU':>7s} {'DH thr':>6s}  load")
     for t in trials:
         if t.error:
             print(f"{t.initiator:12s} {t.responder:10s} {t.cpus:5s} ERROR {t.error}")
@@ -170,7 +180,8 @@ def _print_trials(trials: list[Trial]) -> None:
               f"{t.p99 * 1e3:7.1f} {t.cpu_per_setup_ms:9.2f} "
               f"{t.responder_peak_rss / 2**20:11.1f} "
               f"{t.responder_rss_per_setup / 1024:6.1f} {t.responder_idle_cpu:5.1%} "
-              f"{t.initiator_cpu_share:7.0%}  "
+              f"{t.initiator_cpu_share:7.0%} "
+              f"{t.responder_dh_threads:6.0%}  "
               f"{t.load[0]:.2f}")
 
 
@@ -282,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--scaling", action="store_true",
                    help="our responder on CPU 0 only, then on all CPUs")
     r.add_argument("--no-dh-pool", action="store_true",
-                   help="our responder makes its DH key pairs in line")
+                   help="our responder does all its DH work on its event loop")
     r.add_argument("--max-seconds", type=float, default=180.0)
     r.add_argument("--idle-seconds", type=float, default=3.0,
                    help="how long the responder's idle CPU is watched after a trial")

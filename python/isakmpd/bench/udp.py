@@ -28,6 +28,7 @@ import time
 from collections import deque
 
 from .. import _core
+from ..conf import model
 from ..conf.store import Conf
 from ..constants import NATT_KEEPALIVE
 from ..engine import Engine, InstallSA
@@ -78,6 +79,7 @@ class UdpInitiator:
                              lambda remote: sources[0], listen_port=port, natt=False)
         if reuse_dh:
             self.engine.dh_pool = _ReusedKeys()
+        self._read_connections(len(sources))
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
@@ -89,6 +91,16 @@ class UdpInitiator:
         self.sent = 0
         self.received = 0
         self.send_errors = 0
+
+    def _read_connections(self, n: int) -> None:
+        """Build the configuration views of every connection and its peer
+        before the clock runs: reading its configuration once per
+        connection is the initiator's set-up, not per-setup work (each
+        connection here is used once)."""
+        conf = self.engine.conf
+        for i in range(n):
+            conn = model.connection(conf, f"c{i}")
+            model.phase1_peer(conf, conn.isakmp_peer)
 
     def _send_all(self) -> None:
         for d in self.engine.datagrams_to_send():

@@ -203,9 +203,6 @@ def lookup(skey: str, general: Callable[[str], str | None]) -> Tags | None:
     LIFE_MAIN_MODE / LIFE_QUICK_MODE follow Default-phase-1-lifetime /
     Default-phase-2-lifetime, and Default-phase-1 takes Default-phase-1-ID.
     """
-    st = _STATIC_INDEX.get(skey)
-    if st is not None:
-        return _tags(st[1])
     if skey in _DYNAMIC:
         if skey == key(LIFE_MAIN_MODE):
             dur = general("Default-phase-1-lifetime") or DFLT_LIFE_MAIN_MODE
@@ -218,6 +215,16 @@ def lookup(skey: str, general: Callable[[str], str | None]) -> Tags | None:
         if ident:
             pairs.append(("ID", ident))
         return _tags(pairs)
+    return _fixed(skey)
+
+
+@lru_cache(maxsize=1024)
+def _fixed(skey: str) -> Tags | None:
+    """The tags of a default section that depends on nothing but its name
+    (shared: callers only read them)."""
+    st = _STATIC_INDEX.get(skey)
+    if st is not None:
+        return _tags(st[1])
     hit = _index().get(skey)
     return hit[1]() if hit is not None else None
 

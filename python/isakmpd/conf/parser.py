@@ -35,6 +35,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable
 
 from ..errors import ConfigError
@@ -45,6 +46,7 @@ _TAG = re.compile(r"[^ \t]*")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
+@lru_cache(maxsize=8192)
 def key(name: str) -> str:
     """The lookup key of a section or tag name: ASCII case folded, as
     strcasecmp(3) compares."""

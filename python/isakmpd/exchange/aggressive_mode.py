@@ -132,6 +132,7 @@ class AggressiveMode(Phase1Exchange):
         self.engine.set_rcookie(self.sa, msg.header.rcookie)
         self.gxr, self.nr = gxr, nr
         self._collect_requests(msg)
+        self._start_keys()
         self._derive_keys()
         self._natd(msg)
         self._verify(msg, idp, self._hash_r(idp.body), "HASH_R")
@@ -172,6 +173,7 @@ class AggressiveMode(Phase1Exchange):
         assert self.dh is not None
         self.gxr = self.dh.public
         self.nr = self.engine.rand.bytes(max(NONCE_LEN, len(self.ni)))
+        self._start_keys()
         self._derive_keys()
         self.got_reply(msg)
         my_id = self._my_id()

@@ -16,6 +16,7 @@ from ..constants import ExchangeType, Flags, NotifyType, name_of
 from ..errors import CryptoError, MessageError
 from ..log import Cls
 from ..sa import Addr, IsakmpSA
+from .dhpool import DhPool, Shared
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -162,6 +163,34 @@ def make_dh(engine: "Engine", group: int) -> _core.DhKey:
                              NotifyType.NO_PROPOSAL_CHOSEN) from None
 
 
+def start_shared(engine: "Engine", dh: _core.DhKey, peer_public: bytes,
+                 defer: bool) -> Shared | bytes:
+    """g^xy of ``dh`` and the peer's public value, which is checked here (a
+    bad one fails the exchange with INVALID-KEY-INFORMATION). ``defer``:
+    computed by the engine's DH workers if it has them (collect it with
+    :func:`shared_value` when the keys are needed), else now."""
+    try:
+        dh.check_peer(peer_public)
+        pool = engine.dh_pool
+        if defer and isinstance(pool, DhPool):
+            return pool.shared(dh, peer_public)
+        return dh.compute(peer_public)
+    except CryptoError as e:
+        raise ExchangeFailed(f"peer's KE: {e}",
+                             NotifyType.INVALID_KEY_INFORMATION) from None
+
+
+def shared_value(gxy: Shared | bytes) -> bytes:
+    """The value of what :func:`start_shared` returned."""
+    if isinstance(gxy, bytes):
+        return gxy
+    try:
+        return gxy.result()
+    except CryptoError as e:
+        raise ExchangeFailed(f"peer's KE: {e}",
+                             NotifyType.INVALID_KEY_INFORMATION) from None
+
+
 class Exchange:
     """Base of Main Mode, Quick Mode and the informational exchange."""
 
@@ -188,7 +217,7 @@ class Exchange:
         self._retransmit: Timer | None = None
         self._deadline: Timer | None = engine.timers.schedule(
             now + engine.general.exchange_max_time, self._expire,
-            f"exchange_max_time({self.name})")
+            lambda: f"exchange_max_time({self.name})")
         self._linger: Timer | None = None
 
     # ---- naming and logging
@@ -198,7 +227,8 @@ class Exchange:
         return f"{name_of(ExchangeType, self.kind)} {role} {self.sa.label()} {self.mid:08x}"
 
     def debug(self, lvl: int, msg: str, *args: object) -> None:
-        log.debug(Cls.EXCHANGE, lvl, f"{self.name}: {msg}", *args)
+        if log.enabled(Cls.EXCHANGE, lvl):
+            log.debug(Cls.EXCHANGE, lvl, f"{self.name}: {msg}", *args)
 
     # ---- sending
     def transmit(self, data: bytes, now: float, expect_reply: bool) -> None:
@@ -215,7 +245,8 @@ class Exchange:
         # isakmpd's schedule: 5 s, then 2 s more for every further try
         delay = self.xmits * 2 + 5
         self._retransmit = self.engine.timers.schedule(
-            now + delay, self._on_retransmit, f"message_send_expire({self.name})")
+            now + delay, self._on_retransmit,
+            lambda: f"message_send_expire({self.name})")
 
     def _cancel_retransmit(self) -> None:
         if self._retransmit is not None:
@@ -254,8 +285,8 @@ class Exchange:
             self._deadline.cancel()
             self._deadline = None
         linger = self.engine.general.exchange_max_time
-        self._linger = self.engine.timers.schedule(now + linger, self._forget,
-                                                   f"exchange_linger({self.name})")
+        self._linger = self.engine.timers.schedule(
+            now + linger, self._forget, lambda: f"exchange_linger({self.name})")
 
     def _forget(self, now: float) -> None:
         self.engine.forget_exchange(self)
@@ -282,7 +313,7 @@ class Exchange:
         # dropped (the engine drops a failed phase 1 with its SA at once)
         self._linger = self.engine.timers.schedule(
             now + self.engine.general.exchange_max_time, self._forget,
-            f"exchange_linger({self.name})")
+            lambda: f"exchange_linger({self.name})")
         self.engine.exchange_failed(self, reason, now)
 
     def _why_silent(self) -> str:
@@ -327,6 +358,10 @@ class Exchange:
 
     def handle(self, msg: InMessage, now: float) -> None:  # pragma: no cover
         raise NotImplementedError
+
+    def keys_due(self, now: float) -> None:
+        """An encrypted message came for an SA without keys: a phase 1 that
+        left its shared secret to a worker derives the keys now."""
 
     def got_reply(self, msg: InMessage) -> None:
         """Bookkeeping when a message moves the exchange forward."""

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _core, log
 from ..constants import AuthMethod, Doi, ExchangeType, NotifyType, ProtocolId, name_of
-from ..errors import CryptoError
 from ..log import Cls
 from ..sa import IsakmpSA
 from . import auth, dpd, ids, natt, proposal
 from .base import (Exchange, ExchangeFailed, InMessage, Rejected, encode_protected,
-                   make_dh)
+                   make_dh, shared_value, start_shared)
+from .dhpool import Shared
 from .ids import describe
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ class Phase1Exchange(Exchange):
         self.sai_b = b""
         self.dh: _core.DhKey | None = None
         self.gxi = self.gxr = b""
+        #: g^xy, or its computation under way, until the keys are derived
+        self.gxy: Shared | bytes | None = None
         self.ni = self.nr = b""
         self.params = None
         #: the pre-shared key (Aggressive Mode responders look it up by ID)
@@ -91,23 +93,38 @@ class Phase1Exchange(Exchange):
         assert self.params is not None
         self.dh = make_dh(self.engine, self.params.group)
 
-    def _derive_keys(self) -> None:
+    def _start_keys(self, defer: bool = False) -> None:
+        """Check what the keys need and start g^xy; ``defer``: in a worker
+        thread, collected by :meth:`_derive_keys` when the keys are needed
+        (a Main Mode responder's, on message 5)."""
         assert self.params is not None and self.dh is not None
-        p = self.params
-        peer_pub = self.gxr if self.initiator else self.gxi
-        try:
-            gxy = self.dh.compute(peer_pub)
-        except CryptoError as e:
-            raise ExchangeFailed(f"peer's KE: {e}",
-                                 NotifyType.INVALID_KEY_INFORMATION) from None
-        if p.auth_method == AuthMethod.PRE_SHARED and self.psk is None:
+        if self.params.auth_method == AuthMethod.PRE_SHARED and self.psk is None:
             raise ExchangeFailed(f"no pre-shared key for peer {self.peer.name}",
                                  NotifyType.AUTHENTICATION_FAILED)
+        peer_pub = self.gxr if self.initiator else self.gxi
+        self.gxy = start_shared(self.engine, self.dh, peer_pub, defer)
+
+    def _derive_keys(self) -> None:
+        assert self.params is not None and self.gxy is not None
+        p = self.params
+        gxy = shared_value(self.gxy)
         keys = auth.phase1_keys(p, self.psk, self.ni, self.nr, gxy,
                                 self.sa.icookie, self.sa.rcookie)
         self.sa.keys = keys
         self.sa.cipher = keys.cipher(p.enc_alg, p.key_len, self.gxi, self.gxr)
         self.engine.log_keys(self.sa, gxy)
+
+    def finish(self, now: float) -> None:
+        super().finish(now)
+        self.dh = self.gxy = None  # while it lingers for repeats
+
+    def keys_due(self, now: float) -> None:
+        if self.gxy is None or self.sa.keys is not None or self.done:
+            return
+        try:
+            self._derive_keys()
+        except ExchangeFailed as e:
+            self.fail(now, e.reason, e.notify)
 
     def _natd(self, msg: InMessage) -> None:
         if not self.sa.natt.natd_type:
@@ -288,6 +305,7 @@ class MainMode(Phase1Exchange):
         self.gxr = msg.one(_core.KE, "KE").data
         self.nr = check_nonce(msg.one(_core.Nonce, "NONCE"))
         self._collect_requests(msg)
+        self._start_keys()
         self._derive_keys()
         self._natd(msg)
         self.got_reply(msg)
@@ -297,7 +315,8 @@ class MainMode(Phase1Exchange):
         payloads = [idp] + self._auth_payloads(self._hash_i(idp.body))
         payloads += self._initial_contact()
         self.step = 5
-        self.debug(10, "sending message 5 (%s)", describe(idp.id_type, idp.data))
+        if log.enabled(Cls.EXCHANGE, 10):
+            self.debug(10, "sending message 5 (%s)", describe(idp.id_type, idp.data))
         self.transmit(encode_protected(self.sa, self.kind, 0, payloads), now,
                       expect_reply=True)
 
@@ -342,7 +361,9 @@ class MainMode(Phase1Exchange):
         assert self.dh is not None
         self.gxr = self.dh.public
         self.nr = self.engine.rand.bytes(max(NONCE_LEN, len(self.ni)))
-        self._derive_keys()
+        # message 4 needs no keys: g^xy is left to a worker thread until
+        # message 5 comes (Engine._decode calls keys_due)
+        self._start_keys(defer=True)
         self._natd(msg)
         self.got_reply(msg)
         payloads = [_core.KE(self.gxr), _core.Nonce(self.nr)]

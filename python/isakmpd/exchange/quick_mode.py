@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING
 from .. import _core, log
 from ..constants import (EncapMode, ExchangeType, IdType, NotifyType, ProtocolId,
                          name_of)
-from ..errors import CryptoError
 from ..kernel import algs
 from ..log import Cls
 from ..policy.ipsec import ClientId, Phase2Proposal, ProtoChoice
 from ..sa import IpsecProto, IpsecSA, IsakmpSA, Selector, base_encap_mode
 from . import lifetime, proposal
 from .base import (Exchange, ExchangeFailed, InMessage, Rejected, encode_protected,
-                   make_dh, raw_after)
+                   make_dh, raw_after, shared_value, start_shared)
+from .dhpool import Shared
 from .ids import id_selector, selector_id, spec_id
 
 if TYPE_CHECKING:
@@ -63,7 +63,8 @@ class QuickMode(Exchange):
         self.spis: dict[int, bytes] = {}
         self.ni = self.nr = b""
         self.dh: _core.DhKey | None = None
-        self.gxy: bytes | None = None
+        #: the PFS g^xy, or its computation under way (None: no PFS)
+        self.gxy: Shared | bytes | None = None
         self.local_sel: Selector | None = None
         self.remote_sel: Selector | None = None
         self.ids_sent: tuple[_core.ID, _core.ID] | None = None
@@ -108,6 +109,10 @@ class QuickMode(Exchange):
         h = self.sa.keys.prf_a(self.mid.to_bytes(4, "big") + prefix + rest)
         return encode_protected(self.sa, self.kind, self.mid, [_core.Hash(h)] + payloads)
 
+    def finish(self, now: float) -> None:
+        super().finish(now)
+        self.dh = self.gxy = None  # while it lingers for repeats
+
     def _make_dh(self, group: int) -> None:
         self.dh = make_dh(self.engine, group)
 
@@ -129,11 +134,9 @@ class QuickMode(Exchange):
             raise ExchangeFailed("PFS chosen but no KE payload",
                                  NotifyType.PAYLOAD_MALFORMED)
         assert self.dh is not None
-        try:
-            self.gxy = self.dh.compute(ke.data)
-        except CryptoError as e:
-            raise ExchangeFailed(f"peer's KE: {e}",
-                                 NotifyType.INVALID_KEY_INFORMATION) from None
+        # a responder needs g^xy for KEYMAT when message 3 comes: a worker
+        # thread computes it meanwhile
+        self.gxy = start_shared(self.engine, self.dh, ke.data, not self.initiator)
 
     # ------------------------------------------------------------ policy
     def _policy_on(self) -> bool:
@@ -445,6 +448,7 @@ class QuickMode(Exchange):
         assert self.chosen is not None and self.conn is not None
         assert self.sa.keys is not None
         assert self.local_sel is not None and self.remote_sel is not None
+        gxy = None if self.gxy is None else shared_value(self.gxy)
         protos = []
         for prop, xf, spec in self.chosen.protos:
             pid = prop.protocol_id
@@ -462,9 +466,8 @@ class QuickMode(Exchange):
             n = keymat_length(p)
             # KEYMAT of each direction is keyed by the SPI its receiver chose;
             # the nonces are always Ni_b | Nr_b
-            p.keymat_in = self.sa.keys.keymat(pid, p.spi_in, self.ni, self.nr, self.gxy, n)
-            p.keymat_out = self.sa.keys.keymat(pid, p.spi_out, self.ni, self.nr,
-                                               self.gxy, n)
+            p.keymat_in = self.sa.keys.keymat(pid, p.spi_in, self.ni, self.nr, gxy, n)
+            p.keymat_out = self.sa.keys.keymat(pid, p.spi_out, self.ni, self.nr, gxy, n)
             protos.append(p)
         ipsec = IpsecSA(name=self.conn.name, isakmp=self.sa, initiator=self.initiator,
                         protos=protos, local=self.sa.local, remote=self.sa.remote,

@@ -304,11 +304,16 @@ fn invalid_modp_public_values() {
         for y in bad {
             let err = key.compute(&y).expect_err("invalid value accepted");
             assert_eq!(err.notify(), 17, "{err}");
+            // the cheap check refuses the same values, with the same error
+            let checked = key.check_peer(&y).expect_err("check accepted it");
+            assert_eq!(checked.to_string(), err.to_string());
         }
         let mut two = vec![0; len];
         two[len - 1] = 2;
-        assert!(key.compute(&two).is_ok());
-        assert!(key.compute(&add(&p, -2)).is_ok());
+        for y in [two, add(&p, -2)] {
+            assert!(key.check_peer(&y).is_ok());
+            assert!(key.compute(&y).is_ok());
+        }
     }
 }
 
@@ -331,7 +336,10 @@ fn invalid_ecp_public_values() {
         for y in bad {
             let err = key.compute(&y).expect_err("invalid point accepted");
             assert_eq!(err.notify(), 17, "{err}");
+            let checked = key.check_peer(&y).expect_err("check accepted it");
+            assert_eq!(checked.to_string(), err.to_string());
         }
+        assert!(key.check_peer(&good).is_ok());
         assert!(key.compute(&good).is_ok());
     }
 }

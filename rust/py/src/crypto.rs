@@ -7,7 +7,10 @@
 // The argument lists are the Python signatures of the contract.
 #![allow(clippy::too_many_arguments)]
 
+use std::sync::Arc;
+
 use isakmp_crypto::cipher::CipherAlg;
+use isakmp_crypto::dh::workers::{Job, Output, Workers};
 use isakmp_crypto::dh::GroupKind;
 use isakmp_crypto::{DhKey, Error, HashAlg, IkeCipher, Phase1Keys};
 use pyo3::prelude::*;
@@ -101,7 +104,7 @@ fn group_info(py: Python<'_>, group: i64) -> PyResult<(&'static str, usize, u32)
 /// An Oakley DH private value with its public value.
 #[pyclass(module = "isakmpd._core", name = "DhKey", frozen)]
 struct PyDhKey {
-    inner: DhKey,
+    inner: Arc<DhKey>,
 }
 
 #[pymethods]
@@ -115,7 +118,9 @@ impl PyDhKey {
         let inner = py
             .detach(|| DhKey::new(group, &random, bits))
             .map_err(|e| err(py, e))?;
-        Ok(PyDhKey { inner })
+        Ok(PyDhKey {
+            inner: Arc::new(inner),
+        })
     }
 
     #[getter]
@@ -136,8 +141,106 @@ impl PyDhKey {
         Ok(PyBytes::new(py, &shared))
     }
 
+    /// Checks a peer's public value as `compute` would (length, range,
+    /// curve); raises CryptoError like it.
+    fn check_peer(&self, py: Python<'_>, peer_public: &[u8]) -> PyResult<()> {
+        self.inner.check_peer(peer_public).map_err(|e| err(py, e))
+    }
+
     fn __repr__(&self) -> String {
         format!("<DhKey group {}>", self.inner.group())
+    }
+}
+
+/// A shared secret or a key pair to be computed once, by a `DhWorkers`
+/// thread or by whoever asks for the result first (see
+/// `isakmp_crypto::dh::workers`).
+#[pyclass(module = "isakmpd._core", name = "DhJob", frozen)]
+struct PyDhJob {
+    job: Arc<Job>,
+}
+
+#[pymethods]
+impl PyDhJob {
+    /// g^xy of `key` with the peer's public value.
+    #[staticmethod]
+    fn shared(key: &PyDhKey, peer_public: &[u8]) -> Self {
+        PyDhJob {
+            job: Job::shared(Arc::clone(&key.inner), peer_public.to_vec()),
+        }
+    }
+
+    /// A key pair, as DhKey(group, random, exp_bits) makes it.
+    #[staticmethod]
+    #[pyo3(signature = (group, random, exp_bits=None))]
+    fn key_pair(py: Python<'_>, group: i64, random: &[u8], exp_bits: Option<i64>) -> PyResult<Self> {
+        let group = group_arg(py, group)?;
+        let bits = exp_bits_arg(py, exp_bits)?;
+        Ok(PyDhJob {
+            job: Job::key_pair(group, Zeroizing::new(random.to_vec()), bits),
+        })
+    }
+
+    /// Whether the result is there (result() will not compute or wait).
+    #[getter]
+    fn ready(&self) -> bool {
+        self.job.is_done()
+    }
+
+    /// Whether a worker thread computed it.
+    #[getter]
+    fn by_worker(&self) -> bool {
+        self.job.by_worker()
+    }
+
+    /// The shared secret (bytes) or key pair (DhKey): computed now if no
+    /// worker has begun it, else waited for; raises CryptoError as
+    /// DhKey.compute / DhKey() would.
+    fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let job = &self.job;
+        match py.detach(|| job.wait()).map_err(|e| err(py, e))? {
+            Output::Secret(s) => Ok(PyBytes::new(py, &s).into_any()),
+            Output::KeyPair(k) => Ok(Bound::new(py, PyDhKey { inner: k })?.into_any()),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<DhJob {}>", if self.job.is_done() { "done" } else { "pending" })
+    }
+}
+
+/// Threads that compute DhJobs without the interpreter lock.
+#[pyclass(module = "isakmpd._core", name = "DhWorkers", frozen)]
+struct PyDhWorkers {
+    workers: Workers,
+}
+
+#[pymethods]
+impl PyDhWorkers {
+    #[new]
+    fn new(py: Python<'_>, threads: usize) -> PyResult<Self> {
+        let workers = Workers::new(threads)
+            .map_err(|e| crypto_error(py, &format!("cannot start DH threads: {e}"), 0))?;
+        Ok(PyDhWorkers { workers })
+    }
+
+    /// Queues `job`; `urgent` ones (shared secrets) go first.
+    #[pyo3(signature = (job, urgent=false))]
+    fn submit(&self, job: &PyDhJob, urgent: bool) {
+        self.workers.submit(Arc::clone(&job.job), urgent);
+    }
+
+    /// Jobs waiting for a thread.
+    #[getter]
+    fn queued(&self) -> usize {
+        self.workers.queued()
+    }
+
+    /// Stops the threads once their current jobs are done; queued jobs are
+    /// left to whoever asks for their results.
+    fn close(&self, py: Python<'_>) {
+        let workers = &self.workers;
+        py.detach(|| workers.close());
     }
 }
 
@@ -448,6 +551,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cbc_decrypt, m)?)?;
     m.add_function(wrap_pyfunction!(ct_eq, m)?)?;
     m.add_class::<PyDhKey>()?;
+    m.add_class::<PyDhJob>()?;
+    m.add_class::<PyDhWorkers>()?;
     m.add_class::<PyPhase1Keys>()?;
     m.add_class::<PyIkeCipher>()?;
     Ok(())

@@ -4,10 +4,12 @@
 //! value. The private value comes from random bytes the caller supplies, so
 //! that a seeded daemon is reproducible.
 
+mod adx;
 mod ecp;
 mod modp;
 mod mont;
 mod primes;
+pub mod workers;
 
 pub use ecp::{EcpGroup, EcpPrivate};
 pub use modp::{check_public as check_modp_public, ModpGroup, ModpPrivate, MIN_EXP_BITS};
@@ -128,6 +130,17 @@ impl DhKey {
         match &self.private {
             Private::Modp(k) => k.compute(peer_public),
             Private::Ecp(k) => k.compute(peer_public),
+        }
+    }
+
+    /// Checks a peer's public value as [`DhKey::compute`] would (length,
+    /// range, curve), without computing anything secret: cheap, so that a
+    /// caller can refuse a bad value at once and leave the shared secret to
+    /// another thread.
+    pub fn check_peer(&self, peer_public: &[u8]) -> Result<()> {
+        match &self.private {
+            Private::Modp(k) => k.check_peer(peer_public),
+            Private::Ecp(k) => k.check_peer(peer_public),
         }
     }
 }

@@ -176,6 +176,11 @@ impl ModpPrivate {
         self.group.pow(None, &self.exp, self.exp_bits).to_vec()
     }
 
+    /// Checks a peer's public value as [`ModpPrivate::compute`] does.
+    pub fn check_peer(&self, peer: &[u8]) -> Result<()> {
+        check_public(self.group, peer)
+    }
+
     /// The shared secret y^x, after checking 1 < y < p-1 and its length.
     pub fn compute(&self, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         check_public(self.group, peer)?;

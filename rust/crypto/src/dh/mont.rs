@@ -21,13 +21,18 @@
 //! exponent's bit length alone, and no branch or memory address depends on
 //! an exponent bit.
 //!
-//! TODO(perf): y^x at MODP-2048 with a 224-bit exponent takes about 1.35x
-//! OpenSSL's time (README, Performance). OpenSSL uses hand-written x86-64
-//! assembly (MULX/ADCX/ADOX with two carry chains); this is portable safe
-//! Rust on u128 products. Closing the gap needs fixed-size limb arrays per
-//! group (no slices) or an interleaved (CIOS) squaring.
+//! Rows of products (`t += a * b` over the limbs) go through the
+//! MULX/ADCX/ADOX kernel of `adx.rs` on CPUs with BMI2 and ADX, and through
+//! unrolled portable Rust elsewhere; both give the same limbs (tested).
+//!
+//! TODO(perf): with full-length exponents MODP-768 to 1536 take 1.2-1.4x
+//! OpenSSL's time (README, Performance): the squaring's row tails (up to
+//! three limbs per row), its doubling and its diagonal are portable loops,
+//! a larger share of the work in the small groups.
 
 use zeroize::Zeroize;
+
+use super::adx;
 
 /// Limbs of a number.
 type Limbs = Vec<u64>;
@@ -42,6 +47,8 @@ pub(crate) struct Montgomery {
     one: Limbs,
     /// R^2 mod m (to enter Montgomery form).
     r2: Limbs,
+    /// Whether rows go through the BMI2/ADX kernel (the CPU has it).
+    adx: bool,
 }
 
 /// `t[i] += a[i] * b + carry` over `N` limbs, unrolled by the compiler.
@@ -57,9 +64,40 @@ fn mul_add_fixed<const N: usize>(t: &mut [u64; N], a: &[u64; N], b: u64) -> u64 
 }
 
 /// `t[i] += a[i] * b + carry` over the shorter of `t` and `a`; the carry out.
-/// The lengths of the MODP moduli take an unrolled path.
+/// On CPUs with BMI2 and ADX the limbs in groups of four go through the
+/// two-carry-chain kernel of [`super::adx`] and the rest (at most three
+/// limbs) through the portable loop; elsewhere the lengths of the MODP
+/// moduli take an unrolled path.
 #[inline(always)]
-fn mul_add_row(t: &mut [u64], a: &[u64], b: u64) -> u64 {
+fn mul_add_row(t: &mut [u64], a: &[u64], b: u64, use_adx: bool) -> u64 {
+    let k = t.len().min(a.len());
+    let q = k & !3;
+    if use_adx && q > 0 {
+        if let (Some((t4, t_rest)), Some((a4, a_rest))) =
+            (t.get_mut(..k).map(|t| t.split_at_mut(q)), a.get(..k).map(|a| a.split_at(q)))
+        {
+            if let Some(carry) = adx::mul_add_row(t4, a4, b) {
+                return mul_add_tail(t_rest, a_rest, b, carry);
+            }
+        }
+    }
+    mul_add_portable(t, a, b)
+}
+
+/// `t[i] += a[i] * b` starting with `carry`; the carry out.
+#[inline(always)]
+fn mul_add_tail(t: &mut [u64], a: &[u64], b: u64, mut carry: u64) -> u64 {
+    for (ti, &ai) in t.iter_mut().zip(a) {
+        let s = u128::from(*ti) + u128::from(ai) * u128::from(b) + u128::from(carry);
+        *ti = s as u64;
+        carry = (s >> 64) as u64;
+    }
+    carry
+}
+
+/// [`mul_add_row`] in portable Rust.
+#[inline(always)]
+fn mul_add_portable(t: &mut [u64], a: &[u64], b: u64) -> u64 {
     macro_rules! fixed {
         ($($n:literal)*) => {
             if t.len() == a.len() {
@@ -74,13 +112,7 @@ fn mul_add_row(t: &mut [u64], a: &[u64], b: u64) -> u64 {
         };
     }
     fixed!(12 16 24 32 48 64 96 128);
-    let mut carry = 0u64;
-    for (ti, &ai) in t.iter_mut().zip(a) {
-        let s = u128::from(*ti) + u128::from(ai) * u128::from(b) + u128::from(carry);
-        *ti = s as u64;
-        carry = (s >> 64) as u64;
-    }
-    carry
+    mul_add_tail(t, a, b, 0)
 }
 
 /// `a - b` into `out`; the borrow (0 or 1).
@@ -116,6 +148,12 @@ impl Montgomery {
     /// The constants of an odd modulus given big-endian (public data: the
     /// set-up is not constant time). None for an even or empty modulus.
     pub(crate) fn new(modulus_be: &[u8]) -> Option<Montgomery> {
+        Montgomery::with_kernel(modulus_be, adx::available())
+    }
+
+    /// [`Montgomery::new`], with the ADX kernel only if `adx` (and the CPU
+    /// has it): the tests compare both paths.
+    pub(crate) fn with_kernel(modulus_be: &[u8], adx: bool) -> Option<Montgomery> {
         let m = limbs_from_be(modulus_be, modulus_be.len().div_ceil(8));
         let low = *m.first()?;
         if low & 1 == 0 || m.last().copied().unwrap_or(0) == 0 {
@@ -132,6 +170,7 @@ impl Montgomery {
             one: vec![0; m.len()],
             r2: vec![0; m.len()],
             m,
+            adx: adx && adx::available(),
         };
         // R mod m by doubling 1 (64 n times), then R^2 mod m by doubling on.
         let mut x = vec![0u64; mont.m.len()];
@@ -188,7 +227,7 @@ impl Montgomery {
         t.fill(0);
         for (i, &bi) in b.iter().enumerate().take(n) {
             let Some(row) = t.get_mut(i..i + n) else { break };
-            let c = mul_add_row(row, a, bi);
+            let c = mul_add_row(row, a, bi, self.adx);
             if let Some(dst) = t.get_mut(i + n) {
                 *dst = c;
             }
@@ -205,7 +244,7 @@ impl Montgomery {
         for i in 0..n {
             let (Some(&ai), Some(rest)) = (a.get(i), a.get(i + 1..)) else { break };
             let Some(row) = t.get_mut(2 * i + 1..i + n + 1) else { break };
-            let c = mul_add_row(row, rest, ai);
+            let c = mul_add_row(row, rest, ai, self.adx);
             if let Some(dst) = t.get_mut(i + n) {
                 *dst = c;
             }
@@ -241,7 +280,7 @@ impl Montgomery {
         for i in 0..n {
             let q = t.get(i).copied().unwrap_or(0).wrapping_mul(self.m_inv);
             let Some(row) = t.get_mut(i..i + n) else { break };
-            let c = mul_add_row(row, &self.m, q);
+            let c = mul_add_row(row, &self.m, q, self.adx);
             if let Some(dst) = t.get_mut(i + n) {
                 let s = u128::from(*dst) + u128::from(c) + u128::from(top);
                 *dst = s as u64;
@@ -312,7 +351,7 @@ impl Montgomery {
         let n = self.m.len();
         let w: u32 = match bits {
             0..=320 => 4,
-            321..=1200 => 5,
+            321..=2100 => 5,
             _ => 6,
         };
         let mut scratch = vec![0u64; 2 * n];
@@ -430,6 +469,36 @@ mod tests {
             assert_eq!(u128::from(got[0]), pow_ref(b.into(), e.into(), m.into()));
             let got2 = mont.pow2(&[e], 64);
             assert_eq!(u128::from(got2[0]), pow_ref(2, e.into(), m.into()));
+        }
+    }
+
+    /// The MODP primes: both kernels give the same powers (the published
+    /// vectors check whichever this CPU runs).
+    #[test]
+    fn adx_and_portable_kernels_agree() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for group in [1u16, 2, 5, 14, 15, 16] {
+            let g = crate::dh::ModpGroup::find(group).expect("group");
+            let p = g.prime();
+            let fast = Montgomery::with_kernel(&p, true).expect("odd");
+            let slow = Montgomery::with_kernel(&p, false).expect("odd");
+            assert!(!slow.adx);
+            let n = fast.len();
+            for bits in [160u32, 224, 64 * n as u32 - 1] {
+                let mut b: Vec<u64> = (0..n).map(|_| next()).collect();
+                if let Some(top) = b.last_mut() {
+                    *top >>= 2; // below the prime
+                }
+                let e: Vec<u64> = (0..n).map(|_| next()).collect();
+                assert_eq!(fast.pow(&b, &e, bits), slow.pow(&b, &e, bits), "group {group}");
+                assert_eq!(fast.pow2(&e, bits), slow.pow2(&e, bits), "group {group}");
+            }
         }
     }
 
