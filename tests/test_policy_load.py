@@ -126,3 +126,21 @@ def test_reload_from_off_to_on_and_back(tmp_path: Path) -> None:
     assert not off.active
     k = Policy.load(c, no_keynote=True)
     assert not k.reload(c).active  # -K stays
+
+
+def test_a_constant_regular_expression_that_does_not_compile_is_named(
+        tmp_path: Path, isakmpd_log) -> None:
+    """Legal (the clause is false, RFC 2704), but not what was meant: one
+    warning with file and line when the policy is read; a valid one and a
+    pattern built at run time say nothing."""
+    p = write(tmp_path / "re.policy",
+              'KeyNote-Version: 2\nAuthorizer: "POLICY"\nLicensees: "passphrase:k"\n'
+              'Conditions: esp_present == "yes" &&\n'
+              '            esp_enc_alg ~= "^(aes|3des$" -> "true";\n'
+              '            esp_enc_alg ~= "^(aes|3des)$" -> "true";\n'
+              '            esp_enc_alg ~= ("(" . esp_enc_alg) -> "true";\n')
+    pol = Policy.load(conf(f"Policy-file= {p}"))
+    assert pol.active
+    [line] = isakmpd_log.matching("regular expression", 30)
+    assert line.startswith(f"{p}:5: invalid regular expression '^(aes|3des$' (")
+    assert line.endswith("): the comparison is always false")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -272,6 +273,10 @@ def cmd_scale(a: argparse.Namespace) -> int:
     return 0
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="isakmpd-bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -316,6 +321,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd is None:
         p.print_help()
         return 2
+    # SIGTERM and SIGHUP unwind like Ctrl-C: the responders are stopped and
+    # the namespaces deleted on the way out
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop)
     try:
         return {"run": cmd_run, "mesh": cmd_mesh, "scale": cmd_scale}[a.cmd](a)
     except BenchError as e:

@@ -103,6 +103,9 @@ class Policy:
             raise ConfigError(e.reason, e.file or path, e.line) from None
         cdir = conf.get("KeyNote", "Credential-directory") or DFLT_CREDENTIAL_DIR
         policy = cls(session, path, os.path.join(base, cdir), base_dir=base)
+        for a in parsed:
+            for line, message in a.warnings:
+                _log.warning("%s:%d: %s", a.source, line, message)
         if not any(a.is_policy for a in parsed):
             _log.warning("policy file %s has no assertion with Authorizer "
                          '"POLICY": every phase 2 proposal will be refused', path)

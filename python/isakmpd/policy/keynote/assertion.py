@@ -74,6 +74,9 @@ class Assertion:
     version: str | None = None
     signature: str | None = None
     signed_data: tuple[str, ...] = ()
+    #: (line, message) of clauses that parse but cannot work as written
+    #: (a constant regular expression that does not compile)
+    warnings: tuple[tuple[int, str], ...] = ()
     authorizer_id: PrincipalId = field(init=False)
     verified: bool = field(init=False, default=False)  # set by signature.verify
 
@@ -230,9 +233,11 @@ def parse_layout(src: Source, layout: Layout) -> Assertion:
         licensees = Parser(src, lic.body_start, lic.body_end, "licensees").licensees()
     cond = layout.get("Conditions")
     conditions = None
+    warnings: tuple[tuple[int, str], ...] = ()
     if cond is not None:
         parser = Parser(src, cond.body_start, cond.body_end, "conditions")
         conditions = parser.program()
+        warnings = tuple(parser.warnings)
     comment_span = layout.get("Comment")
     comment = None
     if comment_span is not None:
@@ -266,6 +271,7 @@ def parse_layout(src: Source, layout: Layout) -> Assertion:
         version=version,
         signature=signature,
         signed_data=signed,
+        warnings=warnings,
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from . import nodes as n
 from .errors import Source
 from .lexer import EOF, FLOAT, INT, KOF, NAME, OP, STR, Token, tokenize
+from .regex import RegexError, compile_posix
 
 MAX_DEPTH = 100
 _COMPARISONS = frozenset(("==", "!=", "<", ">", "<=", ">=", "~="))
@@ -49,6 +50,8 @@ class Parser:
         self.tokens: list[Token] = tokenize(src, start, end, kof=mode == "licensees")
         self.i = 0
         self.nesting = 0
+        #: (line, message) of what parses but cannot work as written
+        self.warnings: list[tuple[int, str]] = []
 
     # -- token helpers -------------------------------------------------
     @property
@@ -89,6 +92,17 @@ class Parser:
         if node.depth > MAX_DEPTH:
             raise self.error("expression too long or nested too deeply", node.pos)
         return node
+
+    def _check_regex(self, pattern: n.StrLit) -> None:
+        """A constant regular expression that does not compile: the clause
+        is false whenever it is evaluated (RFC 2704), which is legal but
+        most likely not meant; said once, when the file is read."""
+        try:
+            compile_posix(pattern.text)
+        except RegexError as e:
+            self.warnings.append((self.src.line_of(pattern.pos),
+                                  f"invalid regular expression {pattern.text!r} "
+                                  f"({e}): the comparison is always false"))
 
     # -- types ---------------------------------------------------------
     def want(self, node: n.Node, kind: str, context: str) -> n.Node:
@@ -185,9 +199,11 @@ class Parser:
         if self.tok.kind == OP and self.tok.value in _COMPARISONS:
             raise self.error("comparisons cannot be chained; use && or parentheses")
         if op.value == "~=":
+            pattern = self.want(right, n.STR, "a regular expression")
+            if isinstance(pattern, n.StrLit):
+                self._check_regex(pattern)
             return self.built(
-                n.Match(op.pos, "~=", self.want(left, n.STR, "'~='"),
-                        self.want(right, n.STR, "a regular expression"))
+                n.Match(op.pos, "~=", self.want(left, n.STR, "'~='"), pattern)
             )  # fmt: skip
         if n.INT in (left.type, right.type) or n.FLOAT in (left.type, right.type):
             kind = self.numeric_pair(op, left, right)
