@@ -170,3 +170,26 @@ def test_main_and_quick_mode_with_the_responders_secrets_in_workers() -> None:
             assert ex.dh is None and ex.gxy is None
     finally:
         pool.close()
+
+
+def test_a_dropped_exchange_cancels_its_shared_secret() -> None:
+    """A responder whose half-open Main Mode goes before message 5 leaves no
+    shared secret to compute."""
+    pool = DhPool(os.urandom, workers=1)
+    try:
+        pool.close()  # no thread takes the job: it waits for its asker
+        net, w, e = gateway_pair(start=False)
+        e.engine.dh_pool = pool
+        net.drop_all(lambda p: p.sender == "west" and p.encrypted)
+        net.start()
+        net.run()
+        [esa] = e.isakmp_sas()
+        ex = esa.exchanges[0]
+        job = ex.gxy
+        assert isinstance(job, _core.DhJob) and not job.ready
+        e.engine.delete_isakmp(esa, net.now, send=False, why="test")
+        assert job.ready  # cancelled, not computed
+        with pytest.raises(CryptoError):
+            job.result()
+    finally:
+        pool.close()

@@ -268,6 +268,9 @@ class DhJob:
         """g^xy (bytes) or the key pair; computes it here if no worker has
         begun it, else waits; raises CryptoError as compute() / DhKey().
         Releases the GIL."""
+    def cancel(self) -> bool:
+        """Drop the work unless someone has begun it; True if dropped
+        (result() then raises CryptoError)."""
 
 class DhWorkers:
     """Threads that compute DhJobs without the GIL."""

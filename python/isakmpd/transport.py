@@ -53,6 +53,9 @@ def _norm(host: str) -> str:
     return str(ip)
 
 
+#: seconds one readiness callback may spend on received messages
+READ_BUDGET = 0.02
+
 #: receive buffer of an IKE socket: a burst from thousands of peers (or a
 #: daemon busy for a moment) must not overflow the kernel's default 208 KiB
 RECEIVE_BUFFER = 4 << 20
@@ -141,7 +144,13 @@ class UdpSocket:
         self.sock.close()
 
     def _readable(self) -> None:
-        for _ in range(64):  # bounded: let timers and other sockets run
+        # bounded in count and time, so that timers, signals, the FIFO and the
+        # other sockets get their turn even when each message costs much
+        # (a flood of Main Mode message 3s in MODP-8192)
+        until = time.monotonic() + READ_BUDGET
+        for _ in range(64):
+            if time.monotonic() > until:
+                return
             try:
                 data, anc, _flags, src = self.sock.recvmsg(MAX_DATAGRAM, 256)
             except BlockingIOError:

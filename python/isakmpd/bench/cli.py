@@ -54,6 +54,9 @@ class Trial:
     initiator_cpu_share: float = 0.0
     #: share of our responder's CPU time spent in its DH threads
     responder_dh_threads: float = 0.0
+    #: resident memory per SA (over the RSS before the trial) --settle
+    #: seconds after the last setup
+    responder_rss_per_sa_settled: float = 0.0
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)
     error: str = ""
     extra: dict = field(default_factory=dict)
@@ -152,6 +155,11 @@ def trial(net: BenchNet, work: Path, initiator: str, responder: str, cpus: str,
         idle0 = r.cpu()
         time.sleep(a.idle_seconds)
         t.responder_idle_cpu = (r.cpu() - idle0) / a.idle_seconds
+        if a.settle and out["setups"]:
+            # the finished exchanges gone (Exchange-max-time): what the SAs
+            # themselves hold
+            time.sleep(a.settle)
+            t.responder_rss_per_sa_settled = (r.rss() - rss0) / int(out["setups"])
         t.setups = int(out["setups"])
         t.rate = float(out["rate"])
         t.p50, t.p90, t.p99 = out["p50"], out["p90"], out["p99"]
@@ -176,13 +184,14 @@ def _print_trials(trials: list[Trial]) -> None:
         if t.error:
             print(f"{t.initiator:12s} {t.responder:10s} {t.cpus:5s} ERROR {t.error}")
             continue
+        # only our responder has DH threads to measure
+        dh_share = f"{t.responder_dh_threads:.0%}" if t.responder == "ours" else "-"
         print(f"{t.initiator:12s} {t.responder:10s} {t.cpus:5s} {t.setups:7d} "
               f"{t.rate:8.1f} {t.p50 * 1e3:7.1f} {t.p90 * 1e3:7.1f} "
               f"{t.p99 * 1e3:7.1f} {t.cpu_per_setup_ms:9.2f} "
               f"{t.responder_peak_rss / 2**20:11.1f} "
               f"{t.responder_rss_per_setup / 1024:6.1f} {t.responder_idle_cpu:5.1%} "
-              f"{t.initiator_cpu_share:7.0%} "
-              f"{t.responder_dh_threads:6.0%}  "
+              f"{t.initiator_cpu_share:7.0%} {dh_share:>6s}  "
               f"{t.load[0]:.2f}")
 
 
@@ -226,14 +235,23 @@ def cmd_run(a: argparse.Namespace) -> int:
     print()
     print("all trials:")
     _print_trials(trials)
+    for t in trials:
+        if t.responder_rss_per_sa_settled:
+            print(f"  {t.responder} ({t.initiator} initiator, cpus {t.cpus}): "
+                  f"{t.responder_rss_per_sa_settled / 1024:.1f} KiB resident per "
+                  f"MM + QM {a.settle:g} s after the last one")
     print()
-    print("ratios (best of the repeats, same run): ours / strongSwan setups per second")
+    ratios = []
     for ini in initiators:
         ours = _best(trials, ini, "ours", a.cpus or "all")
         sw = _best(trials, ini, "strongswan", a.cpus or "all")
         if ours and sw:
-            print(f"  initiator {ini:12s}: ours {ours:7.1f}/s, strongSwan {sw:7.1f}/s, "
-                  f"ratio {ours / sw:.2f}")
+            ratios.append(f"  initiator {ini:12s}: ours {ours:7.1f}/s, strongSwan "
+                          f"{sw:7.1f}/s, ratio {ours / sw:.2f}")
+    if ratios:
+        print("ratios (best of the repeats, same run): ours / strongSwan setups "
+              "per second")
+        print("\n".join(ratios))
     if a.scaling:
         for ini in initiators:
             one = _best(trials, ini, "ours", "0")
@@ -302,9 +320,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--max-seconds", type=float, default=180.0)
     r.add_argument("--idle-seconds", type=float, default=3.0,
                    help="how long the responder's idle CPU is watched after a trial")
+    r.add_argument("--settle", type=float, default=0.0,
+                   help="seconds to wait after a trial (past Exchange-max-time) "
+                        "before the responder's memory per SA is taken again")
     r.add_argument("--json", help="write the trials to this file")
     r.add_argument("--netns-prefix", default="ikb",
-                   help="first letters of the two namespaces' names")
+                   help="first letters of the two namespaces' names (default ikb)")
     m = sub.add_parser("mesh", help="two engines in memory: CPU per setup")
     m.add_argument("-n", "--count", type=int, default=500)
     m.add_argument("-w", "--window", type=int, default=64)

@@ -116,7 +116,18 @@ class Phase1Exchange(Exchange):
 
     def finish(self, now: float) -> None:
         super().finish(now)
-        self.dh = self.gxy = None  # while it lingers for repeats
+        # while it lingers to answer repeats it needs its last messages only
+        self.dh = self.gxy = None
+        self.gxi = self.gxr = self.sai_b = self.ni = self.nr = b""
+        self.peer_idp = self.cred = None
+        self.peer_requests = []
+
+    def cleanup(self) -> None:
+        super().cleanup()
+        # dropped before its keys were needed (its SA went, or the half-open
+        # limit took it): a shared secret no thread has begun is not made
+        if isinstance(self.gxy, Shared) and not self.gxy.ready:
+            self.gxy.cancel()
 
     def keys_due(self, now: float) -> None:
         if self.gxy is None or self.sa.keys is not None or self.done:

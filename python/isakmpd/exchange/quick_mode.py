@@ -111,7 +111,19 @@ class QuickMode(Exchange):
 
     def finish(self, now: float) -> None:
         super().finish(now)
-        self.dh = self.gxy = None  # while it lingers for repeats
+        # while it lingers to answer repeats it needs its last messages only
+        self.dh = self.gxy = None
+        self.ni = self.nr = b""
+        self.ids_sent = self.ids_received = None
+        self.offered = ()
+        self.peer_nat_oa = []
+
+    def cleanup(self) -> None:
+        super().cleanup()
+        # dropped before its keys were needed (its SA went, or the half-open
+        # limit took it): a shared secret no thread has begun is not made
+        if isinstance(self.gxy, Shared) and not self.gxy.ready:
+            self.gxy.cancel()
 
     def _make_dh(self, group: int) -> None:
         self.dh = make_dh(self.engine, group)

@@ -193,6 +193,12 @@ impl PyDhJob {
         self.job.by_worker()
     }
 
+    /// Drop the work unless someone has begun it (nobody will ask for the
+    /// result); True if it was dropped. result() then raises CryptoError.
+    fn cancel(&self) -> bool {
+        self.job.cancel()
+    }
+
     /// The shared secret (bytes) or key pair (DhKey): computed now if no
     /// worker has begun it, else waited for; raises CryptoError as
     /// DhKey.compute / DhKey() would.

@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 use zeroize::Zeroizing;
 
 use super::DhKey;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// What a job computes.
 enum Work {
@@ -126,6 +126,16 @@ impl Job {
             }
             None => false,
         }
+    }
+
+    /// Drops the work if nobody has begun it (its asker is gone); a later
+    /// [`Job::wait`] gets an error. Returns whether it was dropped.
+    pub fn cancel(&self) -> bool {
+        if self.take().is_none() {
+            return false;
+        }
+        self.finish(Err(Error::Internal("DH job cancelled")));
+        true
     }
 
     /// Whether the result is there.
@@ -329,6 +339,24 @@ mod tests {
         let got = secret(job.wait());
         t.join().expect("thread");
         assert_eq!(got, b.compute(a.public()).expect("b").to_vec());
+    }
+
+    #[test]
+    fn a_cancelled_job_is_not_computed() {
+        let (a, b) = (key(14, 11), key(14, 12));
+        let job = Job::shared(Arc::clone(&a), b.public().to_vec());
+        assert!(job.cancel());
+        assert!(job.is_done() && job.wait().is_err());
+        assert!(!job.cancel(), "once");
+        // a worker that pops it later leaves it alone
+        let w = Workers::new(1).expect("threads");
+        w.submit(Arc::clone(&job), true);
+        let other = Job::shared(a, b.public().to_vec());
+        w.submit(Arc::clone(&other), true);
+        assert!(secret(other.wait()).len() == 256);
+        assert!(!job.by_worker());
+        // a finished job keeps its result
+        assert!(!other.cancel() && other.wait().is_ok());
     }
 
     #[test]
