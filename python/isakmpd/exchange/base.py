@@ -219,6 +219,10 @@ class Exchange:
             now + engine.general.exchange_max_time, self._expire,
             lambda: f"exchange_max_time({self.name})")
         self._linger: Timer | None = None
+        #: an exchange that does Diffie-Hellman: its key pair, and g^xy or
+        #: its computation under way (:func:`start_shared`)
+        self.dh: _core.DhKey | None = None
+        self.gxy: Shared | bytes | None = None
 
     # ---- naming and logging
     @property
@@ -287,6 +291,8 @@ class Exchange:
         linger = self.engine.general.exchange_max_time
         self._linger = self.engine.timers.schedule(
             now + linger, self._forget, lambda: f"exchange_linger({self.name})")
+        # while it lingers to answer repeats it needs its last messages only
+        self.dh = self.gxy = None
 
     def _forget(self, now: float) -> None:
         self.engine.forget_exchange(self)
@@ -335,12 +341,16 @@ class Exchange:
         return (1, self.sa.cookies)
 
     def cleanup(self) -> None:
-        """Release timers (the engine calls this when it drops the exchange)."""
+        """Release timers (the engine calls this when it drops the exchange)
+        and a shared secret no thread has begun (its keys are not needed:
+        the SA went, or the half-open limit took it)."""
         self._cancel_retransmit()
         for t in (self._deadline, self._linger):
             if t is not None:
                 t.cancel()
         self._deadline = self._linger = None
+        if isinstance(self.gxy, Shared) and not self.gxy.ready:
+            self.gxy.cancel()
 
     # ---- receiving
     def receive(self, msg: InMessage, now: float) -> None:

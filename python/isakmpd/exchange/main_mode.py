@@ -20,7 +20,6 @@ from ..sa import IsakmpSA
 from . import auth, dpd, ids, natt, proposal
 from .base import (Exchange, ExchangeFailed, InMessage, Rejected, encode_protected,
                    make_dh, shared_value, start_shared)
-from .dhpool import Shared
 from .ids import describe
 
 if TYPE_CHECKING:
@@ -51,10 +50,7 @@ class Phase1Exchange(Exchange):
         super().__init__(engine, sa, 0, initiator, now)
         self.peer = peer
         self.sai_b = b""
-        self.dh: _core.DhKey | None = None
         self.gxi = self.gxr = b""
-        #: g^xy, or its computation under way, until the keys are derived
-        self.gxy: Shared | bytes | None = None
         self.ni = self.nr = b""
         self.params = None
         #: the pre-shared key (Aggressive Mode responders look it up by ID)
@@ -117,17 +113,9 @@ class Phase1Exchange(Exchange):
     def finish(self, now: float) -> None:
         super().finish(now)
         # while it lingers to answer repeats it needs its last messages only
-        self.dh = self.gxy = None
         self.gxi = self.gxr = self.sai_b = self.ni = self.nr = b""
         self.peer_idp = self.cred = None
         self.peer_requests = []
-
-    def cleanup(self) -> None:
-        super().cleanup()
-        # dropped before its keys were needed (its SA went, or the half-open
-        # limit took it): a shared secret no thread has begun is not made
-        if isinstance(self.gxy, Shared) and not self.gxy.ready:
-            self.gxy.cancel()
 
     def keys_due(self, now: float) -> None:
         if self.gxy is None or self.sa.keys is not None or self.done:

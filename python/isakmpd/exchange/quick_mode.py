@@ -26,7 +26,6 @@ from ..sa import IpsecProto, IpsecSA, IsakmpSA, Selector, base_encap_mode
 from . import lifetime, proposal
 from .base import (Exchange, ExchangeFailed, InMessage, Rejected, encode_protected,
                    make_dh, raw_after, shared_value, start_shared)
-from .dhpool import Shared
 from .ids import id_selector, selector_id, spec_id
 
 if TYPE_CHECKING:
@@ -62,9 +61,6 @@ class QuickMode(Exchange):
         self.conn = conn
         self.spis: dict[int, bytes] = {}
         self.ni = self.nr = b""
-        self.dh: _core.DhKey | None = None
-        #: the PFS g^xy, or its computation under way (None: no PFS)
-        self.gxy: Shared | bytes | None = None
         self.local_sel: Selector | None = None
         self.remote_sel: Selector | None = None
         self.ids_sent: tuple[_core.ID, _core.ID] | None = None
@@ -112,18 +108,10 @@ class QuickMode(Exchange):
     def finish(self, now: float) -> None:
         super().finish(now)
         # while it lingers to answer repeats it needs its last messages only
-        self.dh = self.gxy = None
         self.ni = self.nr = b""
         self.ids_sent = self.ids_received = None
         self.offered = ()
         self.peer_nat_oa = []
-
-    def cleanup(self) -> None:
-        super().cleanup()
-        # dropped before its keys were needed (its SA went, or the half-open
-        # limit took it): a shared secret no thread has begun is not made
-        if isinstance(self.gxy, Shared) and not self.gxy.ready:
-            self.gxy.cancel()
 
     def _make_dh(self, group: int) -> None:
         self.dh = make_dh(self.engine, group)
