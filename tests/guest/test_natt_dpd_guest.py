@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import itertools
 import json
 import os
 import re
@@ -62,17 +61,6 @@ SA_TIMEOUT = 90.0
 PSK = "natt-and-dpd-in-the-vm-0123456789"
 PUBLIC = "192.0.2.254"
 FIRST_PORTS, SECOND_PORTS = (40000, 40999), (41000, 41999)
-_counter = itertools.count(1)
-
-
-def _b36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if n == 0:
-            return out
 
 
 # -- the NAT ----------------------------------------------------------------
@@ -83,7 +71,7 @@ class NatLab:
     named ``<prefix>-<tag>-west`` etc., their links ``<if_prefix><tag>w`` etc."""
 
     def __init__(self, prefix: str = "natt", if_prefix: str = "nt") -> None:
-        tag = f"{_b36(os.getpid())}{_b36(next(_counter))}"
+        tag = lab.netns.unique_tag("")  # interface names have 15 bytes
         self.ns = {n: f"{prefix}-{tag}-{n}" for n in ("west", "nat", "east")}
         ifs = {k: f"{if_prefix}{tag}{k}" for k in ("w", "a", "b", "e")}
         self.west = lab.Side("west", self.ns["west"], ifs["w"], "172.16.1.2", "",

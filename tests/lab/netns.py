@@ -44,6 +44,12 @@ def _b36(n: int) -> str:
             return out
 
 
+def unique_tag(sep: str = "-") -> str:
+    """A short name part no other lab of this or another test process
+    uses: the PID and a counter, in base 36."""
+    return f"{_b36(os.getpid())}{sep}{_b36(next(_counter))}"
+
+
 @dataclass(frozen=True)
 class Side:
     """One end of a pair. ``str(side)`` is its namespace name."""
@@ -175,7 +181,7 @@ class NetnsPair:
     """
 
     def __init__(self) -> None:
-        self.tag = f"{_b36(os.getpid())}-{_b36(next(_counter))}"
+        self.tag = unique_tag()
         self.west = Side(
             "west", f"{PREFIX}{self.tag}-west", f"{PREFIX}{self.tag}w",
             "192.0.2.1", "2001:db8::1", "10.1.0.1", "10.1.0.0/24",
