@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import lab  # noqa: E402
 from isakmpd.constants import AuthAlg, EspTransform, IpcompTransform  # noqa: E402
 from isakmpd.kernel import (  # noqa: E402
     AcquireEvent,
@@ -50,10 +51,7 @@ from test_kernel_netns import A4, A6, B4, B6, Pair, blocks, in_ns, ip, pair  # n
 __all__ = ["pair"]
 pytestmark = [
     pytest.mark.vm,
-    pytest.mark.skipif(
-        os.environ.get("ISAKMPD_IN_VM") != "1",
-        reason="runs inside the qemu VM (tests/test_vm.py starts it)",
-    ),
+    lab.in_vm_only,
 ]
 
 INNER = {

@@ -37,10 +37,7 @@ from test_tunnel_guest import (
 pytestmark = [
     pytest.mark.vm,
     pytest.mark.netns,
-    pytest.mark.skipif(
-        os.environ.get("ISAKMPD_IN_VM") != "1",
-        reason="runs inside the qemu VM (tests/test_vm.py starts it)",
-    ),
+    lab.in_vm_only,
 ]
 
 QM_IDS = ["10.1.0.0,10.2.0.0"] * 2

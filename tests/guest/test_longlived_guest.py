@@ -49,10 +49,7 @@ from test_tunnel_guest import (
 pytestmark = [
     pytest.mark.vm,
     pytest.mark.netns,
-    pytest.mark.skipif(
-        os.environ.get("ISAKMPD_IN_VM") != "1",
-        reason="runs inside the qemu VM (tests/test_vm.py starts it)",
-    ),
+    lab.in_vm_only,
 ]
 
 #: the ping of the rekey test: one echo every 0.2 s for 75 s

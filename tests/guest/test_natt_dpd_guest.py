@@ -37,7 +37,7 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,10 +51,7 @@ from test_tunnel_guest import WS_AUTH, WS_ENC, out_dir
 pytestmark = [
     pytest.mark.vm,
     pytest.mark.netns,
-    pytest.mark.skipif(
-        os.environ.get("ISAKMPD_IN_VM") != "1",
-        reason="runs inside the qemu VM (tests/test_vm.py starts it)",
-    ),
+    lab.in_vm_only,
 ]
 
 SA_TIMEOUT = 90.0
@@ -152,16 +149,21 @@ class NatLab:
         self._made.clear()
 
 
-@pytest.fixture
-def natlab() -> Iterator[NatLab]:
+def open_nat(make: Callable[[], NatLab] = NatLab) -> Iterator[NatLab]:
+    """A NAT lab for a fixture to yield, closed when the fixture ends."""
     lab.require_netns()
     lab.require_tool("nft")
     lab.require_tool("tcpdump")
-    n = NatLab()
+    n = make()
     try:
         yield n
     finally:
         n.close()
+
+
+@pytest.fixture
+def natlab() -> Iterator[NatLab]:
+    yield from open_nat()
 
 
 # -- the kernel's view --------------------------------------------------------

@@ -48,6 +48,7 @@ from test_natt_dpd_guest import (
     esp_states,
     gateway_conf,
     keepalives,
+    open_nat,
     policies,
     record,
     tcpdump_lines,
@@ -59,10 +60,7 @@ pytestmark = [
     pytest.mark.vm,
     pytest.mark.netns,
     pytest.mark.strongswan,
-    pytest.mark.skipif(
-        os.environ.get("ISAKMPD_IN_VM") != "1",
-        reason="runs inside the qemu VM (tests/test_vm.py starts it)",
-    ),
+    lab.in_vm_only,
 ]
 
 _daemons: list[lab.Isakmpd] = []
@@ -78,15 +76,8 @@ class LlNat(NatLab):
 
 
 @pytest.fixture
-def llnat() -> Iterator[LlNat]:
-    lab.require_netns()
-    lab.require_tool("nft")
-    lab.require_tool("tcpdump")
-    n = LlNat()
-    try:
-        yield n
-    finally:
-        n.close()
+def llnat() -> Iterator[NatLab]:
+    yield from open_nat(LlNat)
 
 
 def daemon(side: lab.Side, config: str, tmp: Path, tag: str) -> lab.Isakmpd:

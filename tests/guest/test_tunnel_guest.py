@@ -43,10 +43,7 @@ from lab import tshark
 pytestmark = [
     pytest.mark.vm,
     pytest.mark.netns,
-    pytest.mark.skipif(
-        os.environ.get("ISAKMPD_IN_VM") != "1",
-        reason="runs inside the qemu VM (tests/test_vm.py starts it)",
-    ),
+    lab.in_vm_only,
 ]
 
 ROOT = Path(__file__).resolve().parents[2]

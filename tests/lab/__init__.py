@@ -19,6 +19,7 @@ from .daemon import Isakmpd
 from .netns import NetnsPair, PingResult, Side, cleanup_stale, ping, popen, run
 from .require import (
     in_ci,
+    in_vm_only,
     require_netns,
     require_root,
     require_strongswan,
@@ -31,8 +32,8 @@ from .util import LabError, wait_until
 __all__ = [
     "DEFAULT_PSK", "Capture", "Charon", "CharonKeys", "Child", "ChildSaKeys",
     "Conn", "IkeKeys", "Isakmpd", "LabError", "NetnsPair", "PingResult", "Pki",
-    "Side", "charon_keys", "cleanup_stale", "conn_pair", "in_ci", "make_pki",
-    "parse_charon_keys", "ping", "popen", "require_netns", "require_root",
+    "Side", "charon_keys", "cleanup_stale", "conn_pair", "in_ci", "in_vm_only",
+    "make_pki", "parse_charon_keys", "ping", "popen", "require_netns", "require_root",
     "require_strongswan", "require_tool", "run", "swanctl_conf", "wait_until",
     "wireshark_tables",
 ]  # fmt: skip

@@ -15,6 +15,13 @@ import pytest
 from .util import find_tool
 
 
+#: the mark of the tests that run inside the qemu VM only (tests/guest/)
+in_vm_only = pytest.mark.skipif(
+    os.environ.get("ISAKMPD_IN_VM") != "1",
+    reason="runs inside the qemu VM (tests/test_vm.py starts it)",
+)
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
